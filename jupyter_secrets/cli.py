@@ -1,0 +1,164 @@
+"""``jupyter secrets ...``: manage the store from a shell.
+
+Reads the same settings as the server (``SecretsExtensionApp`` traits in
+``jupyter_server_config``, then the ``JUPYTER_SECRETS_*`` environment), and works on
+the same SQLite file while the server runs. Values come from stdin or a hidden prompt,
+never from argv, where every user of the machine could read them in ``ps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from jupyter_core.application import JupyterApp
+
+from .errors import SecretsError
+from .keys import generate_key_text
+from .service import SecretsService
+
+log = logging.getLogger("jupyter_secrets.cli")
+
+
+class _ConfigLoader(JupyterApp):
+    """Loads ``jupyter_server_config`` the way the server does, for the extension's traits."""
+
+    name = "jupyter-secrets"
+    config_file_name = "jupyter_server_config"
+
+
+def _service() -> SecretsService:
+    from .bootstrap import open_service
+    from .server.app import SecretsExtensionApp
+
+    loader = _ConfigLoader()
+    loader.initialize([])
+    app = SecretsExtensionApp(config=loader.config)
+    return open_service(
+        store_url=app.store_url, key_file=app.key_file, limits=app.limits(), log=log
+    )
+
+
+def _actor() -> str:
+    return getpass.getuser()
+
+
+def _read_value(keep_newline: bool) -> str:
+    if sys.stdin is None or not sys.stdin.isatty():
+        data = sys.stdin.read() if sys.stdin else ""
+        if not keep_newline:
+            data = data[:-2] if data.endswith("\r\n") else data.removesuffix("\n")
+        return data
+    first = getpass.getpass("Value (hidden): ")
+    if getpass.getpass("Repeat value: ") != first:
+        raise SecretsError("The two values differ; nothing was saved.")
+    return first
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    records = _service().list(kind=None if args.all else "user")
+    if args.json:
+        from .server.handlers import record_json
+
+        print(json.dumps([record_json(r) for r in records], indent=2))
+        return 0
+    if not records:
+        print("No secrets yet. Add one with: jupyter secrets set NAME")
+        return 0
+    width = max(len(r.name) for r in records)
+    for r in records:
+        hosts = ",".join(r.allowed_hosts) or "-"
+        print(f"{r.name:<{width}}  v{r.version:<3} {r.kind:<6} {r.updated_at}  {hosts}  "
+              f"{r.description}")
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    value = _read_value(args.keep_newline)
+    record = _service().upsert(
+        _actor(),
+        args.name,
+        value,
+        description=args.description,
+        allowed_hosts=args.allowed_host,
+    )
+    print(f"Saved {record.name} (version {record.version}).")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    service = _service()
+    name = service.get(args.name).name
+    service.delete(_actor(), name)
+    print(f"Deleted {name}.")
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    service = _service()
+    changed = service.rotate_master_key()
+    primary = service.keyring.primary.key_id
+    print(f"Re-wrapped {changed} data key(s) under master key {primary}.")
+    others = [k for k in service.keyring.key_ids if k != primary]
+    if others and not service.missing_key_ids():
+        print(f"No secret needs key(s) {', '.join(others)} any more: you can remove them "
+              "from JUPYTER_SECRETS_KEY.")
+    return 0
+
+
+def cmd_generate_key(args: argparse.Namespace) -> int:
+    print(generate_key_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter secrets", description="Manage workspace secrets (values are write-only)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list secret names and metadata (never values)")
+    p.add_argument("--all", action="store_true", help="include system secrets")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("set", help="create or replace a secret; value from stdin or a prompt")
+    p.add_argument("name")
+    p.add_argument("--description")
+    p.add_argument("--allowed-host", action="append", metavar="HOST",
+                   help="a host this secret may be sent to (repeatable)")
+    p.add_argument("--keep-newline", action="store_true",
+                   help="keep a trailing newline read from stdin (stripped by default)")
+    p.set_defaults(func=cmd_set)
+
+    p = sub.add_parser("delete", help="delete a secret")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("rotate-key", help="re-wrap every data key under the first master key")
+    p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser("generate-key", help="print a new random master key")
+    p.set_defaults(func=cmd_generate_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SecretsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing was saved.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Errors the secrets services raise.
+
+Services know nothing of HTTP: the REST layer maps each class to a status code
+(``server/errors.py``) and the CLI prints the message. Every message is written for
+a person who has to act on it and never contains a secret value.
+"""
+
+from __future__ import annotations
+
+
+class SecretsError(Exception):
+    """Base class: ``str(error)`` is the whole user-facing message."""
+
+
+class InvalidInput(SecretsError):
+    """The caller sent something malformed: a bad name, an empty value, an unknown field."""
+
+
+class NotFound(SecretsError):
+    """The named secret (or connection) does not exist."""
+
+
+class AlreadyExists(SecretsError):
+    """A create would overwrite an existing name."""
+
+
+class Conflict(SecretsError):
+    """The change is well-formed but not allowed in the current state (e.g. a system secret)."""
+
+
+class PermissionDenied(SecretsError):
+    """The caller's role does not allow the action."""
+
+
+class TooLarge(SecretsError):
+    """A value, body or batch exceeds its configured limit."""
+
+
+class MasterKeyError(SecretsError):
+    """Base for master-key problems."""
+
+
+class MasterKeyUnavailable(MasterKeyError):
+    """A ciphertext was sealed with a master key that is not configured."""
+
+
+class MasterKeyInvalid(MasterKeyError):
+    """The configured master key is malformed or its key file is unsafe."""
+
+
+class IntegrityFailure(SecretsError):
+    """A ciphertext failed authentication: the row was tampered with or moved."""

@@ -1,0 +1,114 @@
+"""The store interface: rows of metadata plus ciphertext, and atomic change sets.
+
+A store never sees plaintext. A change that sets a value carries a ``seal`` callback
+that the store calls inside its transaction, once it knows the identity (id, name,
+version) the ciphertext must be bound to; the callback returns ciphertext only.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..crypto import SecretIdentity, Sealed
+
+Kind = Literal["user", "system"]
+Sealer = Callable[[SecretIdentity], Sealed]
+Rewrapper = Callable[[SecretIdentity, Sealed], Sealed]
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """A secret's metadata: everything about it except its value."""
+
+    id: str
+    name: str
+    kind: Kind
+    description: str
+    owner: str
+    created_at: str
+    updated_at: str
+    updated_by: str
+    version: int
+    allowed_hosts: tuple[str, ...]
+    key_id: str
+    last_used_at: str | None = None
+    use_count: int = 0
+    used_by: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> SecretIdentity:
+        return SecretIdentity(self.id, self.name, self.version)
+
+
+@dataclass(frozen=True)
+class PutValue:
+    """Create a secret or replace its value (bumping the version), as ``mode`` says."""
+
+    name: str
+    seal: Sealer = field(repr=False)
+    actor: str
+    mode: Literal["create", "replace", "upsert"]
+    kind: Kind = "user"
+    description: str | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PatchMetadata:
+    name: str
+    actor: str
+    kind: Kind = "user"
+    description: str | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Remove:
+    name: str
+    kind: Kind = "user"
+    missing_ok: bool = False
+
+
+Change = PutValue | PatchMetadata | Remove
+
+
+@dataclass
+class ChangeResult:
+    upserted: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    records: dict[str, SecretRecord] = field(default_factory=dict)
+
+
+class SecretStore(abc.ABC):
+    """What the services need from a database. SQLite now; PostgreSQL can follow."""
+
+    @abc.abstractmethod
+    def list(self, *, owner: str | None = None, kind: Kind | None = None) -> list[SecretRecord]:
+        """Metadata of all secrets, sorted by name, optionally filtered."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> SecretRecord | None: ...
+
+    @abc.abstractmethod
+    def get_sealed(self, name: str) -> tuple[SecretRecord, Sealed] | None: ...
+
+    @abc.abstractmethod
+    def apply(self, changes: Sequence[Change]) -> ChangeResult:
+        """Apply every change in one transaction: all of them or none.
+
+        Raises ``AlreadyExists``, ``NotFound`` or ``Conflict`` (system secrets) and leaves
+        the store untouched when any change fails, including when a ``seal`` raises.
+        """
+
+    @abc.abstractmethod
+    def rewrap_all(self, rewrap: Rewrapper) -> int:
+        """Re-wrap every stored data key in one transaction; return how many changed."""
+
+    @abc.abstractmethod
+    def key_ids_in_use(self) -> set[str]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; the default store has nothing to release."""

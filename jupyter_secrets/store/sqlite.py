@@ -1,0 +1,274 @@
+"""The embedded store: one SQLite file in WAL mode, one short transaction per call.
+
+A fresh connection per call keeps the store safe to use from worker threads (the
+server runs calls off its event loop) and from a second process (the CLI) at the
+same time; ``BEGIN IMMEDIATE`` serialises writers so version numbers never race.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..crypto import Sealed, SecretIdentity
+from ..errors import AlreadyExists, Conflict, NotFound
+from .base import (
+    Change,
+    ChangeResult,
+    Kind,
+    PatchMetadata,
+    PutValue,
+    Remove,
+    Rewrapper,
+    SecretRecord,
+    SecretStore,
+)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS secrets (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL CHECK (kind IN ('user', 'system')),
+    description   TEXT NOT NULL DEFAULT '',
+    owner         TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    updated_by    TEXT NOT NULL,
+    version       INTEGER NOT NULL CHECK (version >= 1),
+    allowed_hosts TEXT NOT NULL DEFAULT '[]',
+    key_id        TEXT NOT NULL,
+    wrapped_key   BLOB NOT NULL,
+    ciphertext    BLOB NOT NULL,
+    last_used_at  TEXT,
+    use_count     INTEGER NOT NULL DEFAULT 0
+);
+"""
+_METADATA_COLUMNS = (
+    "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
+    "allowed_hosts, key_id, last_used_at, use_count"
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _record(row: sqlite3.Row) -> SecretRecord:
+    return SecretRecord(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        description=row["description"],
+        owner=row["owner"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+        version=row["version"],
+        allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
+        key_id=row["key_id"],
+        last_used_at=row["last_used_at"],
+        use_count=row["use_count"],
+    )
+
+
+class SQLiteStore(SecretStore):
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
+        self.path = path
+        self._timeout = busy_timeout_s
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Create the file private to its owner before SQLite writes anything into it.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (writer-locking) transaction, rolled back on any exception."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def list(self, *, owner: str | None = None, kind: Kind | None = None) -> list[SecretRecord]:
+        query = f"SELECT {_METADATA_COLUMNS} FROM secrets WHERE 1=1"  # noqa: S608 - constants
+        args: list[str] = []
+        if owner is not None:
+            query += " AND owner = ?"
+            args.append(owner)
+        if kind is not None:
+            query += " AND kind = ?"
+            args.append(kind)
+        with self._connect() as conn:
+            return [_record(r) for r in conn.execute(query + " ORDER BY name", args)]
+
+    def get(self, name: str) -> SecretRecord | None:
+        with self._connect() as conn:
+            return self._get(conn, name)
+
+    def get_sealed(self, name: str) -> tuple[SecretRecord, Sealed] | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT {_METADATA_COLUMNS}, wrapped_key, ciphertext "  # noqa: S608
+                "FROM secrets WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            return None
+        return _record(row), Sealed(row["key_id"], row["wrapped_key"], row["ciphertext"])
+
+    def key_ids_in_use(self) -> set[str]:
+        with self._connect() as conn:
+            return {r[0] for r in conn.execute("SELECT DISTINCT key_id FROM secrets")}
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, name: str) -> SecretRecord | None:
+        row = conn.execute(
+            f"SELECT {_METADATA_COLUMNS} FROM secrets WHERE name = ?",  # noqa: S608
+            (name,),
+        ).fetchone()
+        return _record(row) if row else None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change]) -> ChangeResult:
+        result = ChangeResult()
+        with self._write() as conn:
+            for change in changes:
+                if isinstance(change, PutValue):
+                    self._put(conn, change, result)
+                elif isinstance(change, PatchMetadata):
+                    self._patch(conn, change, result)
+                else:
+                    self._remove(conn, change, result)
+        return result
+
+    @staticmethod
+    def _check_kind(existing: SecretRecord, kind: Kind) -> None:
+        if existing.kind != kind:
+            raise Conflict(
+                f"{existing.name} is a {existing.kind} secret; it is managed by the connection "
+                "that created it, not edited directly."
+                if existing.kind == "system"
+                else f"{existing.name} is a user secret and cannot be changed as a {kind} secret."
+            )
+
+    def _put(self, conn: sqlite3.Connection, change: PutValue, result: ChangeResult) -> None:
+        existing = self._get(conn, change.name)
+        now = _now()
+        if existing is None:
+            if change.mode == "replace":
+                raise NotFound(f"No secret named {change.name}; create it first.")
+            record = SecretRecord(
+                id=uuid.uuid4().hex,
+                name=change.name,
+                kind=change.kind,
+                description=change.description or "",
+                owner=change.actor,
+                created_at=now,
+                updated_at=now,
+                updated_by=change.actor,
+                version=1,
+                allowed_hosts=change.allowed_hosts or (),
+                key_id="",
+            )
+            sealed = change.seal(record.identity)
+            conn.execute(
+                "INSERT INTO secrets (id, name, kind, description, owner, created_at, updated_at,"
+                " updated_by, version, allowed_hosts, key_id, wrapped_key, ciphertext)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, record.name, record.kind, record.description, record.owner, now, now,
+                 record.updated_by, 1, json.dumps(list(record.allowed_hosts)), sealed.key_id,
+                 sealed.wrapped_key, sealed.ciphertext),
+            )
+        else:
+            if change.mode == "create":
+                raise AlreadyExists(
+                    f"A secret named {change.name} already exists; replace its value instead."
+                )
+            self._check_kind(existing, change.kind)
+            version = existing.version + 1
+            sealed = change.seal(SecretIdentity(existing.id, existing.name, version))
+            description = existing.description if change.description is None else change.description
+            hosts = existing.allowed_hosts if change.allowed_hosts is None else change.allowed_hosts
+            conn.execute(
+                "UPDATE secrets SET version = ?, key_id = ?, wrapped_key = ?, ciphertext = ?,"
+                " updated_at = ?, updated_by = ?, description = ?, allowed_hosts = ?"
+                " WHERE id = ? AND version = ?",
+                (version, sealed.key_id, sealed.wrapped_key, sealed.ciphertext, now,
+                 change.actor, description, json.dumps(list(hosts)), existing.id,
+                 existing.version),
+            )
+        result.upserted.append(change.name)
+        result.records[change.name] = self._get(conn, change.name)  # type: ignore[assignment]
+
+    def _patch(self, conn: sqlite3.Connection, change: PatchMetadata, result: ChangeResult) -> None:
+        existing = self._get(conn, change.name)
+        if existing is None:
+            raise NotFound(f"No secret named {change.name}.")
+        self._check_kind(existing, change.kind)
+        description = existing.description if change.description is None else change.description
+        hosts = existing.allowed_hosts if change.allowed_hosts is None else change.allowed_hosts
+        conn.execute(
+            "UPDATE secrets SET description = ?, allowed_hosts = ?, updated_at = ?,"
+            " updated_by = ? WHERE id = ?",
+            (description, json.dumps(list(hosts)), _now(), change.actor, existing.id),
+        )
+        result.records[change.name] = self._get(conn, change.name)  # type: ignore[assignment]
+
+    def _remove(self, conn: sqlite3.Connection, change: Remove, result: ChangeResult) -> None:
+        existing = self._get(conn, change.name)
+        if existing is None:
+            if change.missing_ok:
+                return
+            raise NotFound(f"No secret named {change.name}.")
+        self._check_kind(existing, change.kind)
+        conn.execute("DELETE FROM secrets WHERE id = ?", (existing.id,))
+        result.deleted.append(change.name)
+
+    def rewrap_all(self, rewrap: Rewrapper) -> int:
+        changed = 0
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {_METADATA_COLUMNS}, wrapped_key, ciphertext FROM secrets"  # noqa: S608
+            ).fetchall()
+            for row in rows:
+                record = _record(row)
+                old = Sealed(row["key_id"], row["wrapped_key"], row["ciphertext"])
+                new = rewrap(record.identity, old)
+                if new == old:
+                    continue
+                conn.execute(
+                    "UPDATE secrets SET key_id = ?, wrapped_key = ?, ciphertext = ? WHERE id = ?",
+                    (new.key_id, new.wrapped_key, new.ciphertext, record.id),
+                )
+                changed += 1
+        return changed

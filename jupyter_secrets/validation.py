@@ -1,0 +1,90 @@
+"""The one validator every entry point uses (REST, batch, CLI, widgets).
+
+Names are normalised env-var style, so ``openai-api key`` and ``OPENAI_API_KEY`` are the
+same secret everywhere. Values are kept byte for byte: whitespace can be part of a key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .crypto import Plaintext
+from .errors import InvalidInput, TooLarge
+
+NAME_MAX_LENGTH = 128
+DESCRIPTION_MAX_LENGTH = 1024
+MAX_ALLOWED_HOSTS = 64
+DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SEPARATORS = re.compile(r"[\s-]+")
+
+
+def normalize_name(raw: object) -> str:
+    """Trim, turn spaces and dashes into ``_``, upper-case, then check the shape."""
+    if not isinstance(raw, str):
+        raise InvalidInput("A secret name must be a string like OPENAI_API_KEY.")
+    name = _SEPARATORS.sub("_", raw.strip()).upper()
+    if not name:
+        raise InvalidInput("A secret name must not be empty; use something like OPENAI_API_KEY.")
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidInput(f"A secret name may be at most {NAME_MAX_LENGTH} characters long.")
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidInput(
+            f"{name!r} is not a valid secret name: use letters, digits and underscores, "
+            "not starting with a digit (like OPENAI_API_KEY)."
+        )
+    return name
+
+
+def validate_value(raw: object, *, max_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> Plaintext:
+    """Box a new value after checking it is non-empty text within the size limit.
+
+    The messages say what is wrong with the value without ever quoting it.
+    """
+    if raw is None:
+        raise InvalidInput("A value is required; to delete a secret use DELETE.")
+    if not isinstance(raw, str):
+        raise InvalidInput("A secret value must be a JSON string.")
+    if raw == "":
+        raise InvalidInput("A secret value must not be empty.")
+    value = Plaintext(raw)
+    if value.byte_length > max_bytes:
+        raise TooLarge(
+            f"A secret value may be at most {max_bytes} bytes (got {value.byte_length})."
+        )
+    return value
+
+
+def validate_description(raw: object) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidInput("A description must be a string.")
+    if len(raw) > DESCRIPTION_MAX_LENGTH:
+        raise InvalidInput(f"A description may be at most {DESCRIPTION_MAX_LENGTH} characters.")
+    return raw.strip()
+
+
+def validate_allowed_hosts(raw: object) -> tuple[str, ...]:
+    """Normalise the hosts a secret may be sent to (``api.example.com``, ``*.example.com``)."""
+    from .egress.hosts import normalize_host_pattern
+
+    if raw is None:
+        return ()
+    if isinstance(raw, str) or not isinstance(raw, Iterable):
+        raise InvalidInput('allowed_hosts must be a list of host names, like ["api.openai.com"].')
+    items = list(raw)
+    if len(items) > MAX_ALLOWED_HOSTS:
+        raise InvalidInput(f"A secret may list at most {MAX_ALLOWED_HOSTS} allowed hosts.")
+    hosts: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInput("Each allowed host must be a string, like api.openai.com.")
+        try:
+            host = normalize_host_pattern(item)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if host not in hosts:
+            hosts.append(host)
+    return tuple(hosts)

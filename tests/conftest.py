@@ -1,0 +1,107 @@
+"""Real Jupyter server fixtures (pytest-jupyter) with the extension on a temp store."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+API = ("api", "secrets", "v1")
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "secrets.db"
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "master.key"
+
+
+@pytest.fixture
+def secrets_config(store_path: Path, key_file: Path) -> dict[str, Any]:
+    """Traits of SecretsExtensionApp for the test server; tests may add to it."""
+    return {"store_url": f"sqlite:///{store_path}", "key_file": str(key_file)}
+
+
+@pytest.fixture
+def jp_server_config(secrets_config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"jupyter_secrets": True, "jupyter_server_terminals": False},
+        },
+        "SecretsExtensionApp": secrets_config,
+    }
+
+
+@pytest.fixture
+def multi_user(secrets_config: dict[str, Any], jp_server_config: dict[str, Any]) -> None:
+    """Serve alice (admin) and bob (non-admin) instead of the single token identity."""
+    jp_server_config["ServerApp"]["identity_provider_class"] = (
+        "tests.identities.NamedTokenIdentityProvider"
+    )
+    secrets_config["admin_users"] = {"alice"}
+
+
+@pytest.fixture(autouse=True)
+def _no_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their master key explicitly; never inherit one from the shell."""
+    monkeypatch.delenv("JUPYTER_SECRETS_KEY", raising=False)
+    monkeypatch.delenv("JUPYTER_SECRETS_STORE_URL", raising=False)
+    monkeypatch.delenv("JUPYTER_SECRETS_KEY_FILE", raising=False)
+
+
+@pytest.fixture
+def canary() -> str:
+    """A value that must never show up anywhere but the ciphertext store."""
+    return f"canary-{secrets.token_hex(16)}"
+
+
+class Responses(list[str]):
+    """Every response body the tests received, to be searched for canaries."""
+
+
+Api = Callable[..., Awaitable[tuple[int, Any]]]
+
+
+@pytest.fixture
+def responses() -> Responses:
+    return Responses()
+
+
+@pytest.fixture
+def api(jp_fetch: Any, responses: Responses) -> Api:
+    """``await api("POST", "secrets", body={...})`` -> (status, parsed JSON or None)."""
+
+    async def call(
+        method: str,
+        *path: str,
+        body: Any = None,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        payload = raw if raw is not None else (None if body is None else json.dumps(body))
+        if payload is None and method in ("POST", "PUT", "PATCH"):
+            payload = ""
+        try:
+            response = await jp_fetch(
+                *API, *path, method=method, body=payload, headers=headers or {},
+                params=params, raise_error=False, allow_nonstandard_methods=True,
+            )
+        except HTTPClientError as error:  # pragma: no cover - raise_error=False
+            response = error.response
+        text = response.body.decode("utf-8") if response.body else ""
+        responses.append(text)
+        responses.append(json.dumps(dict(response.headers)))
+        return response.code, (json.loads(text) if text else None)
+
+    return call
