@@ -33,13 +33,14 @@ class _ConfigLoader(JupyterApp):
 
 def _service() -> SecretsService:
     from .bootstrap import open_service
-    from .server.app import SecretsExtensionApp
+    from .settings import SecretsSettings
 
     loader = _ConfigLoader()
     loader.initialize([])
-    app = SecretsExtensionApp(config=loader.config)
+    settings = SecretsSettings.from_server_config(loader.config)
     return open_service(
-        store_url=app.store_url, key_file=app.key_file, limits=app.limits(), log=log
+        store_url=settings.store_url, key_file=settings.key_file, limits=settings.limits(),
+        log=log,
     )
 
 
@@ -62,9 +63,7 @@ def _read_value(keep_newline: bool) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     records = _service().list(kind=None if args.all else "user")
     if args.json:
-        from .server.handlers import record_json
-
-        print(json.dumps([record_json(r) for r in records], indent=2))
+        print(json.dumps([r.to_json() for r in records], indent=2))
         return 0
     if not records:
         print("No secrets yet. Add one with: jupyter secrets set NAME")

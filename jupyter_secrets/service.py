@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
 from . import crypto
 from .crypto import Keyring, Plaintext, SecretIdentity
 from .errors import InvalidInput, NotFound, TooLarge

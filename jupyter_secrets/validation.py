@@ -24,7 +24,9 @@ def normalize_name(raw: object) -> str:
     """Trim, turn spaces and dashes into ``_``, upper-case, then check the shape."""
     if not isinstance(raw, str):
         raise InvalidInput("A secret name must be a string like OPENAI_API_KEY.")
-    name = _SEPARATORS.sub("_", raw.strip()).upper()
+    name = _SEPARATORS.sub("_", raw.strip())
+    if name.isascii():
+        name = name.upper()  # only ASCII: "ß".upper() would quietly become "SS"
     if not name:
         raise InvalidInput("A secret name must not be empty; use something like OPENAI_API_KEY.")
     if len(name) > NAME_MAX_LENGTH:

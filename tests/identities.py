@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from tornado import web
 
@@ -19,3 +20,11 @@ class NamedTokenIdentityProvider(IdentityProvider):
             return None
         handler._token_authenticated = True  # type: ignore[attr-defined]
         return User(username=username)
+
+
+class ReadOnlyAuthorizer(Authorizer):
+    """Allows only ``read`` actions on the secrets resource."""
+
+    def is_authorized(self, handler: web.RequestHandler, user: User, action: str,
+                      resource: str) -> bool:
+        return resource != "secrets" or action == "read"

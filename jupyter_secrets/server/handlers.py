@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..store import SecretRecord
 from .base import SecretsAPIHandler, http_error
 
 API_PREFIX = "/api/secrets/v1"
 _NAME = r"(?P<name>[^/]+)"
-
-
-def record_json(record: SecretRecord) -> dict[str, Any]:
-    """A secret as the API shows it: metadata only, by construction (records hold no value)."""
-    return {
-        "name": record.name,
-        "kind": record.kind,
-        "description": record.description,
-        "owner": record.owner,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-        "updated_by": record.updated_by,
-        "version": record.version,
-        "allowed_hosts": list(record.allowed_hosts),
-        "key_id": record.key_id,
-        "used_by": list(record.used_by),
-        "last_used_at": record.last_used_at,
-        "use_count": record.use_count,
-    }
 
 
 class SecretsCollectionHandler(SecretsAPIHandler):
@@ -50,7 +29,7 @@ class SecretsCollectionHandler(SecretsAPIHandler):
             owner=self.username if owner == "me" else None,
             kind=None if kind == "all" else kind,
         )
-        self.write_json({"secrets": [record_json(r) for r in records]})
+        self.write_json({"secrets": [r.to_json() for r in records]})
 
     @web.authenticated
     @authorized
@@ -70,7 +49,7 @@ class SecretsCollectionHandler(SecretsAPIHandler):
         )
         self.set_header("Location", url_path_join(self.base_url, API_PREFIX, "secrets",
                                                   record.name))
-        self.write_json(record_json(record), status=201)
+        self.write_json(record.to_json(), status=201)
 
     @web.authenticated
     @authorized
@@ -92,7 +71,7 @@ class SecretHandler(SecretsAPIHandler):
     async def get(self, name: str) -> None:
         self.require_reader()
         record = await self.call(self.service.get, name)
-        self.write_json(record_json(record))
+        self.write_json(record.to_json())
 
     @web.authenticated
     @authorized
@@ -100,7 +79,7 @@ class SecretHandler(SecretsAPIHandler):
         self.require_admin()
         body = self.read_json(allowed={"value"}, required=frozenset({"value"}))
         record = await self.call(self.service.replace, self.username, name, body["value"])
-        self.write_json(record_json(record))
+        self.write_json(record.to_json())
 
     @web.authenticated
     @authorized
@@ -110,7 +89,7 @@ class SecretHandler(SecretsAPIHandler):
         if not body:
             raise http_error(422, "Nothing to change: send description and/or allowed_hosts.")
         record = await self.call(self.service.update_metadata, self.username, name, body)
-        self.write_json(record_json(record))
+        self.write_json(record.to_json())
 
     @web.authenticated
     @authorized

@@ -10,9 +10,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from ..crypto import SecretIdentity, Sealed
+from ..crypto import Sealed, SecretIdentity
 
 Kind = Literal["user", "system"]
 Sealer = Callable[[SecretIdentity], Sealed]
@@ -41,6 +41,24 @@ class SecretRecord:
     @property
     def identity(self) -> SecretIdentity:
         return SecretIdentity(self.id, self.name, self.version)
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's view: metadata only, by construction (a record holds no value)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "owner": self.owner,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "version": self.version,
+            "allowed_hosts": list(self.allowed_hosts),
+            "key_id": self.key_id,
+            "used_by": list(self.used_by),
+            "last_used_at": self.last_used_at,
+            "use_count": self.use_count,
+        }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,70 @@
+"""Configurable settings shared by the server extension and the CLI.
+
+``SecretsExtensionApp`` inherits these traits, so ``c.SecretsExtensionApp.store_url``
+in ``jupyter_server_config`` configures both. The CLI reads them through this light
+class instead of importing the server (which takes seconds to import).
+"""
+
+from __future__ import annotations
+
+from traitlets import Bool, Int, Set, Unicode, default
+from traitlets.config import Config, Configurable
+
+from .bootstrap import default_key_file, default_store_url
+from .service import DEFAULT_MAX_BATCH, Limits
+from .validation import DEFAULT_MAX_VALUE_BYTES
+
+CONFIG_SECTION = "SecretsExtensionApp"
+
+
+class SecretsSettings(Configurable):
+    store_url = Unicode(
+        help="Where secrets are stored, as a URL: sqlite:///path/to/secrets.db. "
+        "Defaults to $JUPYTER_SECRETS_STORE_URL, else secrets.db in the Jupyter data dir.",
+    ).tag(config=True)
+
+    key_file = Unicode(
+        help="Master key file used when $JUPYTER_SECRETS_KEY is unset; created (mode 0600) "
+        "when missing and the store is empty. Defaults to $JUPYTER_SECRETS_KEY_FILE, else "
+        "jupyter_secrets.key in the Jupyter data dir (outside the database's folder).",
+    ).tag(config=True)
+
+    admin_users = Set(
+        Unicode(),
+        help="User names allowed to create, replace and delete secrets. When empty, the user "
+        "of a single-identity (token/password) server, or JUPYTERHUB_USER, is admin.",
+    ).tag(config=True)
+
+    users_can_list = Bool(
+        True, help="Whether non-admin users may list secret names and metadata."
+    ).tag(config=True)
+
+    max_value_bytes = Int(
+        DEFAULT_MAX_VALUE_BYTES, help="Largest secret value accepted, in bytes (UTF-8)."
+    ).tag(config=True)
+
+    max_batch_size = Int(
+        DEFAULT_MAX_BATCH, help="Most secrets accepted in one batch upsert/delete."
+    ).tag(config=True)
+
+    max_request_bytes = Int(
+        2 * 1024 * 1024, help="Largest request body the secrets API accepts, in bytes."
+    ).tag(config=True)
+
+    @default("store_url")
+    def _default_store_url(self) -> str:
+        return default_store_url()
+
+    @default("key_file")
+    def _default_key_file(self) -> str:
+        return default_key_file()
+
+    def limits(self) -> Limits:
+        return Limits(max_value_bytes=self.max_value_bytes, max_batch=self.max_batch_size)
+
+    @classmethod
+    def from_server_config(cls, config: Config) -> SecretsSettings:
+        """Settings from a loaded server config's ``SecretsExtensionApp`` section."""
+        section = Config()
+        section[cls.__name__] = config.get(CONFIG_SECTION, Config())
+        return cls(config=section)

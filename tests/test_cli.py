@@ -1,0 +1,210 @@
+"""``jupyter secrets``: same store and keys as the server, values only via stdin/prompt."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from jupyter_secrets.crypto import Keyring, open_sealed, reveal
+from jupyter_secrets.keys import generate_key_text
+from jupyter_secrets.store import open_store
+
+from .helpers import assert_no_canary
+
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_SECRETS_STORE_URL=f"sqlite:///{tmp_path}/store/secrets.db",
+        JUPYTER_SECRETS_KEY=generate_key_text(),
+    )
+    return env
+
+
+def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JUPYTER, "secrets", *args], input=stdin, env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+
+
+def stored_value(env: dict[str, str], name: str) -> str:
+    store = open_store(env["JUPYTER_SECRETS_STORE_URL"])
+    record, sealed = store.get_sealed(name)
+    return reveal(open_sealed(Keyring.from_text(env["JUPYTER_SECRETS_KEY"]), record.identity,
+                              sealed))
+
+
+def test_generate_key_prints_a_usable_key(cli_env):
+    result = run(cli_env, "generate-key")
+    assert result.returncode == 0
+    key = result.stdout.strip()
+    assert len(key) == 44
+    Keyring.from_text(key)
+    assert run(cli_env, "generate-key").stdout.strip() != key
+
+
+def test_set_from_stdin_then_list_and_delete(cli_env, canary):
+    result = run(cli_env, "set", "github-token", "--description", "CI bot",
+                 "--allowed-host", "api.github.com", stdin=canary + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "Saved GITHUB_TOKEN (version 1)" in result.stdout
+    assert stored_value(cli_env, "GITHUB_TOKEN") == canary, "one trailing newline is stripped"
+
+    listing = run(cli_env, "list")
+    assert "GITHUB_TOKEN" in listing.stdout and "api.github.com" in listing.stdout
+    as_json = run(cli_env, "list", "--json")
+    assert '"name": "GITHUB_TOKEN"' in as_json.stdout
+
+    again = run(cli_env, "set", "GITHUB_TOKEN", stdin=canary + "-v2")
+    assert "version 2" in again.stdout
+
+    deleted = run(cli_env, "delete", "github_token")
+    assert deleted.returncode == 0 and "Deleted GITHUB_TOKEN" in deleted.stdout
+    assert "No secrets yet" in run(cli_env, "list").stdout
+    for result in (listing, as_json, again, deleted):
+        assert_no_canary(canary, result.stdout, result.stderr, where="CLI output")
+
+
+def test_keep_newline_keeps_stdin_exactly(cli_env):
+    run(cli_env, "set", "PEM", "--keep-newline", stdin="line1\nline2\n")
+    assert stored_value(cli_env, "PEM") == "line1\nline2\n"
+
+
+def test_value_on_the_command_line_is_refused(cli_env, canary):
+    result = run(cli_env, "set", "K", canary)
+    assert result.returncode == 2
+    assert "unrecognized arguments" in result.stderr
+    assert "No secrets yet" in run(cli_env, "list").stdout
+
+
+def test_errors_are_one_clear_line(cli_env):
+    missing = run(cli_env, "delete", "NOPE")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: No secret named NOPE."
+    empty = run(cli_env, "set", "K", stdin="")
+    assert empty.returncode == 1 and "must not be empty" in empty.stderr
+    bad = run(cli_env, "set", "9K", stdin="v")
+    assert bad.returncode == 1 and "not a valid secret name" in bad.stderr
+    assert "Traceback" not in missing.stderr + empty.stderr + bad.stderr
+
+
+def test_hidden_prompt_asks_twice_and_never_echoes(cli_env, canary):
+    child = pexpect.spawn(JUPYTER, ["secrets", "set", "PROMPTED"], env=cli_env,
+                          encoding="utf-8", timeout=30)
+    child.expect("Value \\(hidden\\): ")
+    child.sendline(canary)
+    child.expect("Repeat value: ")
+    child.sendline(canary)
+    child.expect(pexpect.EOF)
+    transcript = child.before or ""
+    assert "Saved PROMPTED (version 1)" in transcript
+    assert canary not in transcript
+    assert stored_value(cli_env, "PROMPTED") == canary
+
+
+def test_mismatched_prompt_saves_nothing(cli_env):
+    child = pexpect.spawn(JUPYTER, ["secrets", "set", "PROMPTED"], env=cli_env,
+                          encoding="utf-8", timeout=30)
+    child.expect("Value")
+    child.sendline("one")
+    child.expect("Repeat")
+    child.sendline("two")
+    child.expect(pexpect.EOF)
+    assert "differ" in (child.before or "")
+    assert "No secrets yet" in run(cli_env, "list").stdout
+
+
+def test_rotation_rewraps_every_secret_and_loses_none(cli_env, canary):
+    store = open_store(cli_env["JUPYTER_SECRETS_STORE_URL"])
+    from jupyter_secrets.service import SecretsService
+
+    old_key = cli_env["JUPYTER_SECRETS_KEY"]
+    service = SecretsService(store, Keyring.from_text(old_key))
+    items = [{"key": f"S{i:03}", "value": f"{canary}-{i}"} for i in range(100)]
+    service.batch("test", items)
+
+    new_key = generate_key_text()
+    new_id = Keyring.from_text(new_key).primary.key_id
+    rotating = dict(cli_env, JUPYTER_SECRETS_KEY=f"{new_key},{old_key}")
+    result = run(rotating, "rotate-key")
+    assert result.returncode == 0, result.stderr
+    assert f"Re-wrapped 100 data key(s) under master key {new_id}" in result.stdout
+    assert "you can remove them" in result.stdout
+    assert store.key_ids_in_use() == {new_id}
+
+    only_new = dict(cli_env, JUPYTER_SECRETS_KEY=new_key)
+    for i in (0, 42, 99):
+        assert stored_value(only_new, f"S{i:03}") == f"{canary}-{i}"
+    assert run(rotating, "rotate-key").stdout.startswith("Re-wrapped 0 data key(s)")
+    assert_no_canary(canary, result.stdout, result.stderr, where="rotate output")
+
+
+def test_rotation_with_the_wrong_key_fails_clearly_and_changes_nothing(cli_env, canary):
+    run(cli_env, "set", "A", stdin=canary)
+    store = open_store(cli_env["JUPYTER_SECRETS_STORE_URL"])
+    before = store.get_sealed("A")
+    old_id = Keyring.from_text(cli_env["JUPYTER_SECRETS_KEY"]).primary.key_id
+    wrong = dict(cli_env, JUPYTER_SECRETS_KEY=generate_key_text())
+    result = run(wrong, "rotate-key")
+    assert result.returncode == 1
+    assert old_id in result.stderr and "JUPYTER_SECRETS_KEY" in result.stderr
+    assert store.get_sealed("A") == before
+
+
+def test_key_file_is_created_private_and_outside_the_store_folder(cli_env, tmp_path):
+    env = dict(cli_env)
+    del env["JUPYTER_SECRETS_KEY"]
+    key_file = tmp_path / "data" / "jupyter_secrets.key"
+    result = run(env, "set", "A", stdin="v")
+    assert result.returncode == 0, result.stderr
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert str(key_file) in result.stderr, "where the key went is logged"
+    assert key_file.parent != (tmp_path / "store")
+    assert key_file.read_text().strip() not in result.stderr + result.stdout
+    assert run(env, "set", "B", stdin="v").returncode == 0, "the same key file is reused"
+
+
+def test_missing_key_file_with_a_full_store_is_an_error_not_a_new_key(cli_env, tmp_path):
+    run(cli_env, "set", "A", stdin="v")
+    env = dict(cli_env)
+    del env["JUPYTER_SECRETS_KEY"]
+    result = run(env, "list")
+    assert result.returncode == 1
+    assert "a new key could not open them" in result.stderr
+    assert not (tmp_path / "data" / "jupyter_secrets.key").exists()
+
+
+def test_key_file_readable_by_others_is_refused(cli_env, tmp_path):
+    env = dict(cli_env)
+    del env["JUPYTER_SECRETS_KEY"]
+    run(env, "list")
+    key_file = tmp_path / "data" / "jupyter_secrets.key"
+    key_file.chmod(0o644)
+    result = run(env, "list")
+    assert result.returncode == 1
+    assert f"chmod 600 {key_file}" in result.stderr
+
+
+def test_cli_reads_the_servers_config_file(cli_env, tmp_path):
+    config_dir = Path(cli_env["JUPYTER_CONFIG_DIR"])
+    config_dir.mkdir(parents=True)
+    other = tmp_path / "elsewhere" / "s.db"
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps({"SecretsExtensionApp": {"store_url": f"sqlite:///{other}"}})
+    )
+    env = dict(cli_env)
+    del env["JUPYTER_SECRETS_STORE_URL"]
+    assert run(env, "set", "A", stdin="v").returncode == 0
+    assert other.exists()

@@ -1,0 +1,160 @@
+"""Bad input gets a clear 4xx JSON message and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import assert_no_canary
+
+
+@pytest.fixture
+def small_limits(secrets_config):
+    secrets_config.update(max_value_bytes=32, max_batch_size=3, max_request_bytes=4096)
+
+
+async def names_and_versions(api) -> dict[str, int]:
+    _, listing = await api("GET", "secrets")
+    return {s["name"]: s["version"] for s in listing["secrets"]}
+
+
+@pytest.mark.parametrize("name", ["", "   ", "1ABC", "A.B", "a/b", "ÄPFEL", "X" * 129, 42, None])
+async def test_bad_names_are_422(api, name):
+    status, body = await api("POST", "secrets", body={"name": name, "value": "v"})
+    assert status == 422
+    assert "name" in body["message"]
+    assert await names_and_versions(api) == {}
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("", "empty"), (None, "required"), (5, "string"), (["x"], "string"),
+])
+async def test_bad_values_are_422(api, value, words):
+    status, body = await api("POST", "secrets", body={"name": "K", "value": value})
+    assert status == 422
+    assert words in body["message"]
+
+
+@pytest.mark.usefixtures("small_limits")
+async def test_oversized_value_is_413_and_not_quoted(api, canary):
+    big = canary * 4
+    status, body = await api("POST", "secrets", body={"name": "K", "value": big})
+    assert status == 413
+    assert "at most 32 bytes" in body["message"]
+    assert_no_canary(canary, body["message"])
+    assert await names_and_versions(api) == {}
+
+
+@pytest.mark.usefixtures("small_limits")
+async def test_oversized_body_is_413(api):
+    status, body = await api("POST", "secrets", raw='{"name": "K", "value": "' + "x" * 5000 + '"}')
+    assert status == 413
+    assert "limit" in body["message"]
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"', "\xff\xfe", ""])
+async def test_malformed_json_is_400(api, raw):
+    status, body = await api("POST", "secrets", raw=raw)
+    assert status == 400
+    assert "JSON" in body["message"]
+
+
+async def test_unknown_and_missing_fields_are_422(api):
+    status, body = await api("POST", "secrets", body={"name": "K", "value": "v", "colour": 1})
+    assert status == 422 and "colour" in body["message"]
+    status, body = await api("POST", "secrets", body={"name": "K"})
+    assert status == 422 and "value" in body["message"]
+    status, body = await api("PATCH", "secrets", "K", body={})
+    assert status == 422
+
+
+async def test_bad_allowed_hosts_are_422(api):
+    for hosts in ("api.example.com", ["https://api.example.com/path"], [""], [7], ["*"]):
+        status, body = await api(
+            "POST", "secrets", body={"name": "K", "value": "v", "allowed_hosts": hosts}
+        )
+        assert status == 422, hosts
+        assert body["message"]
+    assert await names_and_versions(api) == {}
+
+
+async def test_description_must_be_short_text(api):
+    for description in (["x"], "d" * 1025):
+        status, _ = await api(
+            "POST", "secrets", body={"name": "K", "value": "v", "description": description}
+        )
+        assert status == 422
+
+
+# -- the batch --------------------------------------------------------------------------------
+
+
+async def test_batch_upserts_and_deletes_atomically(api, canary):
+    await api("POST", "secrets", body={"name": "OLD", "value": canary})
+    await api("POST", "secrets", body={"name": "KEEP", "value": canary})
+    status, body = await api("PUT", "secrets", body={"secrets": [
+        {"key": "new-one", "value": canary},
+        {"key": "KEEP", "value": canary + "2"},
+        {"key": "OLD", "value": None},
+        {"key": "NEVER_EXISTED", "value": None},
+    ]})
+    assert status == 200
+    assert body == {"data": {"upserted_keys": ["NEW_ONE", "KEEP"], "deleted_keys": ["OLD"]}}
+    assert await names_and_versions(api) == {"KEEP": 2, "NEW_ONE": 1}
+
+
+@pytest.mark.parametrize(("item", "words"), [
+    ({"key": "B"}, "no value"),
+    ({"value": "x"}, "key"),
+    ({"key": "B", "value": ""}, "empty"),
+    ({"key": "9B", "value": "x"}, "not a valid secret name"),
+    ({"key": "B", "value": "x", "extra": 1}, "extra"),
+    ("B=x", "object"),
+    ({"key": "A", "value": "again"}, "more than once"),
+])
+async def test_one_bad_batch_item_changes_nothing(api, canary, item, words):
+    await api("POST", "secrets", body={"name": "A", "value": canary})
+    await api("POST", "secrets", body={"name": "C", "value": canary})
+    before = await names_and_versions(api)
+    status, body = await api("PUT", "secrets", body={"secrets": [
+        {"key": "A", "value": "changed"}, {"key": "C", "value": None}, item,
+    ]})
+    assert status == 422
+    assert words in body["message"]
+    assert "secrets[2]" in body["message"] or "more than once" in body["message"]
+    assert await names_and_versions(api) == before
+
+
+async def test_batch_interrupted_inside_the_transaction_leaves_the_store_unchanged(
+    api, jp_serverapp, canary
+):
+    """The third item passes validation but the store refuses it (a system secret): the
+    first two, already written inside the transaction, are rolled back."""
+    service = jp_serverapp.web_app.settings["secrets_service"]
+    service.create("integration", "SYS", canary, kind="system")
+    await api("POST", "secrets", body={"name": "A", "value": canary})
+    before = await names_and_versions(api)
+    status, body = await api("PUT", "secrets", body={"secrets": [
+        {"key": "A", "value": "changed"},
+        {"key": "NEW", "value": "x"},
+        {"key": "SYS", "value": "x"},
+    ]})
+    assert status == 409
+    assert "SYS" in body["message"]
+    assert await names_and_versions(api) == before
+    assert service.store.get("NEW") is None
+
+
+@pytest.mark.usefixtures("small_limits")
+async def test_huge_batches_are_refused(api):
+    items = [{"key": f"K{i}", "value": "v"} for i in range(4)]
+    status, body = await api("PUT", "secrets", body={"secrets": items})
+    assert status == 413
+    assert "at most 3" in body["message"]
+    assert await names_and_versions(api) == {}
+
+
+async def test_batch_body_must_hold_a_list(api):
+    status, body = await api("PUT", "secrets", body={"secrets": {"key": "A"}})
+    assert status == 422
+    status, body = await api("PUT", "secrets", body={})
+    assert status == 422 and "secrets" in body["message"]

@@ -1,0 +1,443 @@
+"""A real loopback HTTP upstream for tests: OpenAI/Anthropic look-alikes, echo, failures.
+
+Tests exercise the egress proxy against an actual HTTP server rather than mocks, so header
+handling, chunked streaming, redirects and broken connections behave as on the wire. The
+server runs on 127.0.0.1 in a background thread with its own event loop, so it works from
+synchronous tests, from async tests, and behind a Jupyter server running in the test's loop.
+
+    with start_upstream(api_key="sk-test") as upstream:
+        httpx.get(f"{upstream.url}/echo/x")
+        assert upstream.requests[-1].path == "/echo/x"
+
+Endpoints:
+
+* ``POST /v1/chat/completions``: OpenAI-compatible (``Authorization: Bearer <api_key>``),
+  JSON or, with ``"stream": true``, Server-Sent Events flushed one chunk at a time.
+* ``POST /v1/messages``: Anthropic-compatible (``anthropic-version`` and the key in
+  ``x-api-key``, or as ``Authorization: Bearer``, which is what the anthropic 2.x SDK
+  sends), JSON or SSE with Anthropic's event types.
+* ``ANY /echo/...``: the request as JSON (method, path, query, headers, body), for scrubbing.
+* ``GET /echo-header?name=X``: request header ``X`` copied into response header ``X-Echo``.
+* ``GET /redirect?to=URL&code=302``, ``GET /slow?delay=S``, ``GET /status/{code}``.
+* ``GET /stream-then-fail``: a few chunks, then the connection is dropped mid-body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPHeaders
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+__all__ = [
+    "CONTENT",
+    "CONTENT_PIECES",
+    "DEFAULT_API_KEY",
+    "RecordedRequest",
+    "Upstream",
+    "iter_upstream",
+    "make_app",
+    "start_upstream",
+]
+
+DEFAULT_API_KEY = "sk-upstream-test-key-0123456789"
+# What every chat endpoint answers; the streamed pieces concatenate to the same text.
+CONTENT_PIECES = ("Hello", " from", " upstream")
+CONTENT = "".join(CONTENT_PIECES)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the upstream received it (headers keep every repeated value)."""
+
+    method: str
+    path: str
+    query: str
+    headers: HTTPHeaders
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class _Settings:
+    api_key: str
+    stream_delay: float
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+
+class _Base(RequestHandler):
+    """Records every request before it is handled, and answers errors as JSON."""
+
+    def initialize(self, settings: _Settings) -> None:
+        self.upstream = settings
+
+    def prepare(self) -> None:
+        self.upstream.requests.append(
+            RecordedRequest(
+                method=self.request.method or "",
+                path=self.request.path,
+                query=self.request.query,
+                headers=HTTPHeaders(self.request.headers),
+                body=self.request.body,
+            )
+        )
+
+    def check_xsrf_cookie(self) -> None:
+        """An API server, not a browser app: no XSRF cookies."""
+
+    def send_json(self, status: int, payload: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+    def json_body(self) -> dict[str, Any] | None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    def start_sse(self) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+
+    async def send_event(self, data: str, event: str | None = None) -> None:
+        """Write one SSE event and flush it, so a client sees it as its own chunk."""
+        prefix = f"event: {event}\n" if event else ""
+        self.write(f"{prefix}data: {data}\n\n")
+        await self.flush()
+
+
+class OpenAIChatHandler(_Base):
+    async def post(self) -> None:
+        if self.request.headers.get("Authorization") != f"Bearer {self.upstream.api_key}":
+            self.send_json(
+                401,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
+            return
+        body = self.json_body()
+        if body is None:
+            self.send_json(
+                400,
+                {
+                    "error": {
+                        "message": "Body must be a JSON object.",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
+            return
+        model = str(body.get("model", "gpt-test"))
+        base = {"id": "chatcmpl-upstream", "created": int(time.time()), "model": model}
+        if not body.get("stream"):
+            self.send_json(
+                200,
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": CONTENT, "refusal": None},
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                },
+            )
+            return
+        deltas: list[tuple[dict[str, str], str | None]] = [
+            ({"role": "assistant", "content": ""}, None)
+        ]
+        deltas += [({"content": piece}, None) for piece in CONTENT_PIECES]
+        deltas.append(({}, "stop"))
+        self.start_sse()
+        for index, (delta, finish_reason) in enumerate(deltas):
+            if index:
+                await asyncio.sleep(self.upstream.stream_delay)
+            chunk = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                ],
+            }
+            await self.send_event(json.dumps(chunk))
+        await self.send_event("[DONE]")
+
+
+class AnthropicMessagesHandler(_Base):
+    def _error(self, status: int, kind: str, message: str) -> None:
+        self.send_json(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+    async def post(self) -> None:
+        # The API takes ``x-api-key``; anthropic 2.x sends ``api_key`` as a Bearer token.
+        headers = self.request.headers
+        if not (
+            headers.get("x-api-key") == self.upstream.api_key
+            or headers.get("Authorization") == f"Bearer {self.upstream.api_key}"
+        ):
+            self._error(401, "authentication_error", "invalid x-api-key")
+            return
+        if not self.request.headers.get("anthropic-version"):
+            self._error(400, "invalid_request_error", "anthropic-version header is required")
+            return
+        body = self.json_body()
+        if body is None:
+            self._error(400, "invalid_request_error", "Body must be a JSON object.")
+            return
+        model = str(body.get("model", "claude-test"))
+        message = {
+            "id": "msg_upstream",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": CONTENT}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 3},
+        }
+        if not body.get("stream"):
+            self.send_json(200, message)
+            return
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": 5, "output_tokens": 1},
+        }
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": start},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+            *(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                }
+                for piece in CONTENT_PIECES
+            ),
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 3},
+            },
+            {"type": "message_stop"},
+        ]
+        self.start_sse()
+        for index, event in enumerate(events):
+            if index:
+                await asyncio.sleep(self.upstream.stream_delay)
+            await self.send_event(json.dumps(event), event=event["type"])
+
+
+class EchoHandler(_Base):
+    """Reflects the whole request, the way httpbin does: the scrubber's worst case."""
+
+    def _echo(self, *_args: str) -> None:
+        headers = {
+            name: ", ".join(self.request.headers.get_list(name)) for name in self.request.headers
+        }
+        self.send_json(
+            200,
+            {
+                "method": self.request.method,
+                "path": self.request.path,
+                "query": self.request.query,
+                "headers": headers,
+                "body": self.request.body.decode("utf-8", "replace"),
+            },
+        )
+
+    get = post = put = patch = delete = options = _echo
+
+    def head(self, *_args: str) -> None:
+        self.set_header("Content-Type", "application/json")
+
+
+class EchoHeaderHandler(_Base):
+    def get(self) -> None:
+        name = self.get_query_argument("name")
+        self.set_header("X-Echo", self.request.headers.get(name, ""))
+        self.send_json(200, {"echoed": name})
+
+
+class RedirectHandler(_Base):
+    def get(self) -> None:
+        code = int(self.get_query_argument("code", "302"))
+        self.redirect(self.get_query_argument("to"), status=code)
+
+
+class SlowHandler(_Base):
+    async def get(self) -> None:
+        delay = float(self.get_query_argument("delay", "1"))
+        await asyncio.sleep(delay)
+        self.send_json(200, {"slept": delay})
+
+
+class StreamThenFailHandler(_Base):
+    """Sends part of a chunked body, then drops the connection without the final chunk."""
+
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/plain")
+        for index in range(3):
+            self.write(f"chunk {index}\n")
+            await self.flush()
+            await asyncio.sleep(self.upstream.stream_delay)
+        self._auto_finish = False  # finishing would write to the closed stream
+        stream = self.request.connection.stream  # type: ignore[attr-defined]
+        stream.close()
+
+
+class StatusHandler(_Base):
+    def _status(self, code: str) -> None:
+        status = int(code)
+        self.set_status(status)
+        if status in (204, 304):
+            self.finish()
+        else:
+            self.send_json(status, {"status": status})
+
+    get = post = put = patch = delete = _status
+
+
+def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Application:
+    """The upstream as a plain tornado ``Application`` (records into ``app.upstream``)."""
+    settings = _Settings(api_key=api_key, stream_delay=stream_delay)
+    args = {"settings": settings}
+    app = Application(
+        [
+            (r"/v1/chat/completions", OpenAIChatHandler, args),
+            (r"/v1/messages", AnthropicMessagesHandler, args),
+            (r"/echo(/.*)?", EchoHandler, args),
+            (r"/echo-header", EchoHeaderHandler, args),
+            (r"/redirect", RedirectHandler, args),
+            (r"/slow", SlowHandler, args),
+            (r"/stream-then-fail", StreamThenFailHandler, args),
+            (r"/status/([1-5][0-9][0-9])", StatusHandler, args),
+        ],
+    )
+    app.upstream = settings  # type: ignore[attr-defined]
+    return app
+
+
+class Upstream:
+    """A running upstream: ``url``, ``port``, ``requests`` (in arrival order), ``stop()``."""
+
+    def __init__(self, api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> None:
+        self.api_key = api_key
+        self.app = make_app(api_key=api_key, stream_delay=stream_delay)
+        self._settings: _Settings = self.app.upstream  # type: ignore[attr-defined]
+        self._sockets = bind_sockets(0, "127.0.0.1")
+        self.port: int = self._sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: HTTPServer | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="test-upstream", daemon=True)
+        self._stopped = False
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self._settings.requests
+
+    def __repr__(self) -> str:
+        return f"Upstream(url={self.url!r}, requests={len(self.requests)})"
+
+    def start(self) -> Upstream:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise RuntimeError("test upstream failed to start") from self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._listen())
+            self._loop = loop
+            self._ready.set()
+            loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        except BaseException as err:
+            self._error = err
+        finally:
+            self._ready.set()
+            loop.close()
+
+    async def _listen(self) -> None:
+        # Inside a running loop, so tornado binds to this thread's loop without warnings.
+        self._server = HTTPServer(self.app)
+        self._server.add_sockets(self._sockets)
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.stop()
+        # A /slow handler may still be sleeping: it is cancelled with the loop's tasks.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._server.close_all_connections(), timeout=2)
+
+    def stop(self) -> None:
+        """Close the listener and every connection, then end the thread. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        loop = self._loop
+        if self._thread.is_alive() and loop is not None:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(timeout=10)
+        else:
+            for sock in self._sockets:
+                sock.close()
+
+    def __enter__(self) -> Upstream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def start_upstream(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Upstream:
+    """Start an upstream on 127.0.0.1 on a free port; stop it with ``.stop()`` or ``with``."""
+    return Upstream(api_key=api_key, stream_delay=stream_delay).start()
+
+
+def iter_upstream(**kwargs: Any) -> Iterator[Upstream]:
+    """Generator body for a pytest fixture: ``yield from iter_upstream(api_key=...)``."""
+    upstream = start_upstream(**kwargs)
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
