@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -105,3 +106,25 @@ def api(jp_fetch: Any, responses: Responses) -> Api:
         return response.code, (json.loads(text) if text else None)
 
     return call
+
+
+@pytest.fixture
+def server_log(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Callable[[], str]:
+    """Everything logged so far in this test, server start-up included.
+
+    Request it before the server fixtures: while the server initialises, its logger
+    still writes to stderr (pytest-jupyter reroutes it to logging only afterwards).
+    """
+    caplog.set_level(logging.DEBUG)
+    stderr: list[str] = []
+
+    def text() -> str:
+        captured = capsys.readouterr()
+        stderr.extend([captured.out, captured.err])
+        records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+        lines = [f"{r.levelname} {r.name} {r.getMessage()}" for r in records]
+        return "\n".join([*stderr, *lines])
+
+    return text

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from jupyter_server.extension.application import ExtensionApp
+from traitlets import default
 
 from .._version import __version__
 from ..bootstrap import open_service
+from ..errors import SecretsError
 from ..roles import RolePolicy
 from ..settings import SecretsSettings
 from .handlers import default_handlers
@@ -21,10 +24,22 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
     description = __doc__
     load_other_extensions = True
 
+    @default("log")
+    def _default_log(self) -> logging.Logger:
+        """Log through the server's own logger, so lines land where the server's do."""
+        return logging.getLogger("ServerApp.jupyter_secrets")
+
     def initialize_settings(self) -> None:
-        service = open_service(
-            store_url=self.store_url, key_file=self.key_file, limits=self.limits(), log=self.log
-        )
+        try:
+            service = open_service(
+                store_url=self.store_url, key_file=self.key_file, limits=self.limits(),
+                log=self.log,
+            )
+        except SecretsError as error:
+            # Keep serving the API so every caller gets this message instead of a bare 404.
+            self.log.error("jupyter-secrets is unavailable: %s", error)
+            self.settings["secrets_unavailable"] = str(error)
+            return
         policy = RolePolicy.build(
             admin_users=self.admin_users,
             identity_provider=self.serverapp.identity_provider,

@@ -55,6 +55,12 @@ def status_for(error: SecretsError) -> int:
 class SecretsAPIHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
+    async def prepare(self) -> None:
+        await super().prepare()
+        unavailable = self.settings.get("secrets_unavailable")
+        if unavailable and self.current_user:  # anonymous callers get the usual 403
+            raise http_error(503, f"jupyter-secrets is unavailable: {unavailable}")
+
     @property
     def service(self) -> SecretsService:
         return self.settings["secrets_service"]
