@@ -50,3 +50,15 @@ class MasterKeyInvalid(MasterKeyError):
 
 class IntegrityFailure(SecretsError):
     """A ciphertext failed authentication: the row was tampered with or moved."""
+
+
+class EgressRefused(SecretsError):
+    """An outbound call was refused before any byte left: host, address or value not allowed."""
+
+
+class UpstreamFailed(SecretsError):
+    """The upstream could not be reached or broke the exchange."""
+
+
+class UpstreamTimeout(UpstreamFailed):
+    """The upstream did not answer in time."""

@@ -7,7 +7,7 @@ and hands change sets to the store. It knows nothing of HTTP and never returns a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import crypto
@@ -53,19 +53,33 @@ class SecretsService:
     def _value(self, raw: object) -> Plaintext:
         return validate_value(raw, max_bytes=self.limits.max_value_bytes)
 
+    def sealer_for(self, raw_value: object) -> Sealer:
+        """Validate a new value now; seal it later, once the store knows its identity."""
+        return self._sealer(self._value(raw_value))
+
     # -- reads -----------------------------------------------------------------------------
 
     def list(self, *, owner: str | None = None, kind: str | None = "user") -> list[SecretRecord]:
         if kind is not None and kind not in _KINDS:
             raise InvalidInput("kind must be one of: user, system, all.")
-        return self.store.list(owner=owner, kind=kind)  # type: ignore[arg-type]
+        records = self.store.list(owner=owner, kind=kind)  # type: ignore[arg-type]
+        used_by = self._used_by()
+        return [replace(r, used_by=tuple(used_by.get(r.name, ()))) for r in records]
 
     def get(self, raw_name: object) -> SecretRecord:
         name = normalize_name(raw_name)
         record = self.store.get(name)
         if record is None:
             raise NotFound(f"No secret named {name}.")
-        return record
+        return replace(record, used_by=tuple(self._used_by().get(name, ())))
+
+    def _used_by(self) -> dict[str, list[str]]:
+        """Secret name -> names of the connections that use it."""
+        used: dict[str, list[str]] = {}
+        for connection in self.store.list_connections():
+            for name in sorted(connection.secrets_used()):
+                used.setdefault(name, []).append(connection.name)
+        return used
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -134,8 +148,8 @@ class SecretsService:
         change = PatchMetadata(name, actor, description=description, allowed_hosts=hosts)
         return self.store.apply([change]).records[name]
 
-    def delete(self, actor: str, raw_name: object) -> None:
-        self.store.apply([Remove(normalize_name(raw_name))])
+    def delete(self, actor: str, raw_name: object, *, force: bool = False) -> None:
+        self.store.apply([Remove(normalize_name(raw_name), force=force)])
 
     def batch(self, actor: str, items: Sequence[Mapping[str, object]]) -> ChangeResult:
         """Phoenix-style atomic upsert/delete: ``value: null`` deletes, no ``value`` is an error.

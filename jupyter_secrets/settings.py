@@ -7,7 +7,7 @@ class instead of importing the server (which takes seconds to import).
 
 from __future__ import annotations
 
-from traitlets import Bool, Int, Set, Unicode, default
+from traitlets import Bool, Float, Int, Set, Unicode, default
 from traitlets.config import Config, Configurable
 
 from .bootstrap import default_key_file, default_store_url
@@ -49,6 +49,23 @@ class SecretsSettings(Configurable):
 
     max_request_bytes = Int(
         2 * 1024 * 1024, help="Largest request body the secrets API accepts, in bytes."
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        10.0, help="Seconds to wait for an upstream connection before a 504."
+    ).tag(config=True)
+
+    idle_timeout = Float(
+        300.0, help="Seconds an upstream may stay silent between chunks (slow reasoning "
+        "models need minutes). There is no total timeout on streams.",
+    ).tag(config=True)
+
+    max_redirects = Int(
+        5, help="Redirects followed, and only to hosts every injected secret may go to."
+    ).tag(config=True)
+
+    max_proxy_body_bytes = Int(
+        32 * 1024 * 1024, help="Largest request body the proxy relays, in bytes."
     ).tag(config=True)
 
     @default("store_url")

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import default
 
 from .._version import __version__
 from ..bootstrap import open_service
+from ..connections import ConnectionsService
+from ..egress.outbound import Egress
+from ..egress.transport import build_client
 from ..errors import SecretsError
 from ..roles import RolePolicy
 from ..settings import SecretsSettings
+from .connection_handlers import ConnectionHandler, ConnectionsCollectionHandler
 from .handlers import default_handlers
+from .identity import KernelAwareIdentity
+from .kernel_tokens import KernelTokenRegistry, install_kernel_hooks
+from .proxy_handlers import ProxyHandler, RequestHandler
+
+API = "/api/secrets/v1"
+connection_handlers = [
+    (f"{API}/connections", ConnectionsCollectionHandler),
+    (f"{API}/connections/(?P<name>[^/]+)", ConnectionHandler),
+]
+egress_handlers = [
+    (f"{API}/proxy/(?P<connection>[^/]+)/?(?P<path>.*)", ProxyHandler),
+    (f"{API}/request", RequestHandler),
+]
 
 
 class SecretsExtensionApp(ExtensionApp, SecretsSettings):
@@ -46,18 +65,38 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
             hub_user=os.environ.get("JUPYTERHUB_USER"),
             users_can_list=self.users_can_list,
         )
+        kernel_manager = self.serverapp.kernel_manager
+        registry = KernelTokenRegistry()
+        install_kernel_hooks(
+            kernel_manager,
+            registry,
+            api_url=url_path_join(self.serverapp.connection_url, "api/secrets/v1"),
+            username_of=lambda user: policy.actor(user.username),
+            server_user=policy.actor(getpass.getuser()),
+        )
+        client = build_client(connect_timeout=self.connect_timeout, idle_timeout=self.idle_timeout)
         self.settings.update(
             secrets_service=service,
+            secrets_connections=ConnectionsService(service),
+            secrets_egress=Egress(service, client, max_redirects=self.max_redirects),
             secrets_roles=policy,
+            secrets_identity=KernelAwareIdentity(
+                self.serverapp.identity_provider, registry, lambda kid: kid in kernel_manager
+            ),
+            secrets_kernel_tokens=registry,
             secrets_max_request_bytes=self.max_request_bytes,
+            secrets_max_proxy_body_bytes=self.max_proxy_body_bytes,
         )
         self.log.info("jupyter-secrets %s: store %s; %s", __version__, self.store_url,
                       policy.describe())
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(default_handlers)
+        self.handlers.extend([*default_handlers, *connection_handlers, *egress_handlers])
 
     async def stop_extension(self) -> None:
+        egress = self.settings.get("secrets_egress")
+        if egress is not None:
+            await egress.client.aclose()
         service = self.settings.get("secrets_service")
         if service is not None:
             service.store.close()

@@ -24,6 +24,7 @@ from ..errors import (
 )
 from ..roles import Role, RolePolicy
 from ..service import SecretsService
+from .kernel_tokens import KernelGrant
 
 AUTH_RESOURCE = "secrets"
 T = TypeVar("T")
@@ -54,6 +55,12 @@ def status_for(error: SecretsError) -> int:
 
 class SecretsAPIHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
+    kernel_grant: KernelGrant | None = None  # set when a kernel token signed the request in
+
+    @property
+    def identity_provider(self) -> Any:
+        """The server's provider, plus kernel tokens (see ``identity.py``)."""
+        return self.settings.get("secrets_identity") or super().identity_provider
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -80,6 +87,18 @@ class SecretsAPIHandler(APIHandler):
     def require_admin(self) -> None:
         if self.role != "admin":
             raise web.HTTPError(403, "Only secrets admins can change secrets.")
+
+    def require_session(self, what: str) -> None:
+        """Egress policy (where values may go) is changed by people, not by kernel code.
+
+        Otherwise code in a kernel (a package, an AI agent) could add its own host to a
+        secret's allowlist, or point a connection at it, and then send the value there.
+        """
+        if self.kernel_grant is not None:
+            raise http_error(
+                403, f"Kernels cannot {what}: use the panel in the browser, the REST API with "
+                "your Jupyter login, or the jupyter secrets CLI."
+            )
 
     def require_reader(self) -> None:
         if self.role != "admin" and not self.roles.users_can_list:

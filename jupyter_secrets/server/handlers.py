@@ -88,6 +88,8 @@ class SecretHandler(SecretsAPIHandler):
         body = self.read_json(allowed={"description", "allowed_hosts"})
         if not body:
             raise http_error(422, "Nothing to change: send description and/or allowed_hosts.")
+        if "allowed_hosts" in body:
+            self.require_session("change where a secret may be sent")
         record = await self.call(self.service.update_metadata, self.username, name, body)
         self.write_json(record.to_json())
 
@@ -95,7 +97,8 @@ class SecretHandler(SecretsAPIHandler):
     @authorized
     async def delete(self, name: str) -> None:
         self.require_admin()
-        await self.call(self.service.delete, self.username, name)
+        force = self.get_query_argument("force", "false").lower() in ("1", "true", "yes")
+        await self.call(self.service.delete, self.username, name, force=force)
         self.set_status(204)
         self.finish()
 

@@ -88,6 +88,50 @@ class Remove:
     name: str
     kind: Kind = "user"
     missing_ok: bool = False
+    force: bool = False  # delete even while connections use it
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    """An admin-defined way to call a service. Holds secret *names*, never values."""
+
+    name: str
+    preset: str
+    base_url: str
+    secret: str | None
+    auth: dict[str, str]
+    headers: dict[str, str]
+    description: str = ""
+    owns_secret: bool = False  # the secret is a system secret created with the connection
+    created_at: str = ""
+    created_by: str = ""
+    updated_at: str = ""
+    updated_by: str = ""
+
+    def secrets_used(self) -> set[str]:
+        """Its own secret plus every ``{{secrets.NAME}}`` in its extra headers."""
+        from ..egress.placeholders import find_names
+
+        used = {self.secret} if self.secret else set()
+        for value in self.headers.values():
+            used |= find_names(value)
+        return used
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "preset": self.preset,
+            "base_url": self.base_url,
+            "secret": self.secret,
+            "auth": dict(self.auth),
+            "headers": dict(self.headers),
+            "description": self.description,
+            "owns_secret": self.owns_secret,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+        }
 
 
 Change = PutValue | PatchMetadata | Remove
@@ -127,6 +171,26 @@ class SecretStore(abc.ABC):
 
     @abc.abstractmethod
     def key_ids_in_use(self) -> set[str]: ...
+
+    @abc.abstractmethod
+    def list_connections(self) -> list[ConnectionRecord]: ...
+
+    @abc.abstractmethod
+    def get_connection(self, name: str) -> ConnectionRecord | None: ...
+
+    @abc.abstractmethod
+    def save_connection(
+        self, record: ConnectionRecord, *, create: bool, secret: PutValue | None = None
+    ) -> ConnectionRecord:
+        """Insert (``create``) or update a connection, with its system secret, atomically."""
+
+    @abc.abstractmethod
+    def delete_connection(self, name: str) -> ConnectionRecord:
+        """Delete a connection and the system secret it owns, atomically."""
+
+    @abc.abstractmethod
+    def record_use(self, names: Sequence[str]) -> None:
+        """Bump last-used time and use count of the named secrets."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the default store has nothing to release."""

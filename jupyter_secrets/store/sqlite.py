@@ -21,6 +21,7 @@ from ..errors import AlreadyExists, Conflict, NotFound
 from .base import (
     Change,
     ChangeResult,
+    ConnectionRecord,
     Kind,
     PatchMetadata,
     PutValue,
@@ -49,6 +50,20 @@ CREATE TABLE IF NOT EXISTS secrets (
     last_used_at  TEXT,
     use_count     INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS connections (
+    name          TEXT PRIMARY KEY,
+    preset        TEXT NOT NULL,
+    base_url      TEXT NOT NULL,
+    secret        TEXT,
+    auth          TEXT NOT NULL,
+    headers       TEXT NOT NULL,
+    description   TEXT NOT NULL DEFAULT '',
+    owns_secret   INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    updated_by    TEXT NOT NULL
+);
 """
 _METADATA_COLUMNS = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
@@ -58,6 +73,23 @@ _METADATA_COLUMNS = (
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _connection(row: sqlite3.Row) -> ConnectionRecord:
+    return ConnectionRecord(
+        name=row["name"],
+        preset=row["preset"],
+        base_url=row["base_url"],
+        secret=row["secret"],
+        auth=json.loads(row["auth"]),
+        headers=json.loads(row["headers"]),
+        description=row["description"],
+        owns_secret=bool(row["owns_secret"]),
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
 
 
 def _record(row: sqlite3.Row) -> SecretRecord:
@@ -251,8 +283,90 @@ class SQLiteStore(SecretStore):
                 return
             raise NotFound(f"No secret named {change.name}.")
         self._check_kind(existing, change.kind)
+        users = self._connections_using(conn, change.name)
+        if users and not change.force:
+            raise Conflict(
+                f"{change.name} is used by connection(s) {', '.join(users)}; change or delete "
+                "them first, or delete with force=true (they will then fail until fixed)."
+            )
         conn.execute("DELETE FROM secrets WHERE id = ?", (existing.id,))
         result.deleted.append(change.name)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def list_connections(self) -> list[ConnectionRecord]:
+        with self._connect() as conn:
+            return [_connection(r) for r in conn.execute("SELECT * FROM connections ORDER BY name")]
+
+    def get_connection(self, name: str) -> ConnectionRecord | None:
+        with self._connect() as conn:
+            return self._get_connection(conn, name)
+
+    @staticmethod
+    def _get_connection(conn: sqlite3.Connection, name: str) -> ConnectionRecord | None:
+        row = conn.execute("SELECT * FROM connections WHERE name = ?", (name,)).fetchone()
+        return _connection(row) if row else None
+
+    @staticmethod
+    def _connections_using(conn: sqlite3.Connection, secret: str) -> list[str]:
+        rows = conn.execute("SELECT * FROM connections ORDER BY name").fetchall()
+        return [r["name"] for r in rows if secret in _connection(r).secrets_used()]
+
+    def save_connection(
+        self, record: ConnectionRecord, *, create: bool, secret: PutValue | None = None
+    ) -> ConnectionRecord:
+        now = _now()
+        with self._write() as conn:
+            existing = self._get_connection(conn, record.name)
+            if create and existing is not None:
+                raise AlreadyExists(f"A connection named {record.name} already exists.")
+            if not create and existing is None:
+                raise NotFound(f"No connection named {record.name}.")
+            if secret is not None:
+                self._put(conn, secret, ChangeResult())
+            for name in sorted(record.secrets_used()):
+                if self._get(conn, name) is None:
+                    raise NotFound(
+                        f"Connection {record.name} uses secret {name}, which does not exist; "
+                        "create it first (or send a value to create it with the connection)."
+                    )
+            created_at = existing.created_at if existing else now
+            created_by = existing.created_by if existing else record.updated_by
+            conn.execute(
+                "INSERT OR REPLACE INTO connections (name, preset, base_url, secret, auth,"
+                " headers, description, owns_secret, created_at, created_by, updated_at,"
+                " updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.name, record.preset, record.base_url, record.secret,
+                 json.dumps(record.auth), json.dumps(record.headers), record.description,
+                 int(record.owns_secret), created_at, created_by, now, record.updated_by),
+            )
+            if existing and existing.owns_secret and existing.secret != record.secret:
+                conn.execute("DELETE FROM secrets WHERE name = ? AND kind = 'system'",
+                             (existing.secret,))
+            saved = self._get_connection(conn, record.name)
+        assert saved is not None
+        return saved
+
+    def delete_connection(self, name: str) -> ConnectionRecord:
+        with self._write() as conn:
+            existing = self._get_connection(conn, name)
+            if existing is None:
+                raise NotFound(f"No connection named {name}.")
+            conn.execute("DELETE FROM connections WHERE name = ?", (name,))
+            if existing.owns_secret and existing.secret:
+                conn.execute("DELETE FROM secrets WHERE name = ? AND kind = 'system'",
+                             (existing.secret,))
+        return existing
+
+    def record_use(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        now = _now()
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE secrets SET last_used_at = ?, use_count = use_count + 1 WHERE name = ?",
+                [(now, name) for name in names],
+            )
 
     def rewrap_all(self, rewrap: Rewrapper) -> int:
         changed = 0

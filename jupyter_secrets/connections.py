@@ -1,0 +1,197 @@
+"""Connections: admin-defined, named ways to call a service with a secret.
+
+A connection says where calls go (base URL), how the secret is presented (auth scheme) and
+which extra headers to add (they may hold ``{{secrets.NAME}}``). Presets fill in what a user
+would otherwise look up. The connection's host counts as an allowed host for the secrets the
+connection itself names: defining the connection is the admin's decision to send them there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .egress.placeholders import contains_header_unsafe, find_names
+from .errors import InvalidInput, NotFound
+from .service import SecretsService
+from .store import PutValue
+from .store.base import ConnectionRecord
+from .validation import normalize_name, validate_description
+
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
+_RESERVED_HEADERS = {
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+    "te", "trailer", "proxy-authorization", "proxy-connection", "cookie",
+}
+SCHEMES = {"bearer": (), "header": ("header",), "basic": ("username",), "query": ("param",),
+           "none": ()}
+MAX_HEADERS = 32
+FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    base_url: str | None
+    auth: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset("https://api.openai.com/v1", {"scheme": "bearer"}),
+    "anthropic": Preset(
+        "https://api.anthropic.com",
+        {"scheme": "header", "header": "x-api-key"},
+        {"anthropic-version": "2023-06-01"},
+    ),
+    "http": Preset(None, {"scheme": "bearer"}),
+}
+
+
+def normalize_connection_name(raw: object) -> str:
+    if not isinstance(raw, str) or not _NAME_RE.fullmatch(raw.strip().lower()):
+        raise InvalidInput(
+            "A connection name is 1-64 lower-case letters, digits, '-' or '_', like openai."
+        )
+    return raw.strip().lower()
+
+
+def validate_base_url(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("base_url is required, like https://api.example.com/v1.")
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"base_url must be an http(s) URL with a host, like "
+                           f"https://api.example.com/v1 (got {url!r}).")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidInput("base_url must not contain user:password@, a query or a fragment.")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise InvalidInput("base_url has an invalid port.") from None
+    return url
+
+
+def validate_auth(raw: object) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or raw.get("scheme") not in SCHEMES:
+        raise InvalidInput(
+            'auth must be an object with scheme bearer, header, basic, query or none, like '
+            '{"scheme": "bearer"} or {"scheme": "header", "header": "X-Api-Key"}.'
+        )
+    scheme = str(raw["scheme"])
+    needed = SCHEMES[scheme]
+    unknown = set(raw) - {"scheme", *needed}
+    if unknown:
+        raise InvalidInput(f"auth scheme {scheme} does not take: {', '.join(sorted(unknown))}.")
+    auth = {"scheme": scheme}
+    for key in needed:
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"auth scheme {scheme} needs {key!r}.")
+        value = value.strip()
+        if key == "header" and not _HEADER_NAME_RE.fullmatch(value):
+            raise InvalidInput(f"{value!r} is not a valid header name.")
+        if key == "username" and (":" in value or contains_header_unsafe(value)):
+            raise InvalidInput("A basic-auth username may not contain ':' or control characters.")
+        auth[key] = value
+    return auth
+
+
+def validate_headers(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or len(raw) > MAX_HEADERS:
+        raise InvalidInput(f"headers must be an object of at most {MAX_HEADERS} name: value pairs.")
+    headers: dict[str, str] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
+            raise InvalidInput(f"{name!r} is not a valid header name.")
+        if name.lower() in _RESERVED_HEADERS:
+            raise InvalidInput(f"The {name} header is managed by the proxy and cannot be set.")
+        if not isinstance(value, str) or contains_header_unsafe(value) or len(value) > 8192:
+            raise InvalidInput(f"Header {name} must be a single-line string.")
+        headers[name] = value
+    return headers
+
+
+class ConnectionsService:
+    def __init__(self, secrets: SecretsService) -> None:
+        self.secrets = secrets
+        self.store = secrets.store
+
+    def list(self) -> list[ConnectionRecord]:
+        return self.store.list_connections()
+
+    def get(self, raw_name: object) -> ConnectionRecord:
+        name = normalize_connection_name(raw_name)
+        record = self.store.get_connection(name)
+        if record is None:
+            raise NotFound(f"No connection named {name}.")
+        return record
+
+    def create(self, actor: str, body: Mapping[str, Any]) -> ConnectionRecord:
+        record, secret = self._build(actor, body, existing=None)
+        return self.store.save_connection(record, create=True, secret=secret)
+
+    def update(self, actor: str, raw_name: object, body: Mapping[str, Any]) -> ConnectionRecord:
+        existing = self.get(raw_name)
+        if "name" in body and normalize_connection_name(body["name"]) != existing.name:
+            raise InvalidInput("A connection cannot be renamed; create a new one instead.")
+        record, secret = self._build(actor, {**body, "name": existing.name}, existing=existing)
+        return self.store.save_connection(record, create=False, secret=secret)
+
+    def delete(self, raw_name: object) -> ConnectionRecord:
+        return self.store.delete_connection(normalize_connection_name(raw_name))
+
+    def _build(
+        self, actor: str, body: Mapping[str, Any], existing: ConnectionRecord | None
+    ) -> tuple[ConnectionRecord, PutValue | None]:
+        unknown = set(body) - FIELDS
+        if unknown:
+            raise InvalidInput(f"Unknown connection field(s): {', '.join(sorted(unknown))}.")
+        name = normalize_connection_name(body.get("name"))
+        preset_name = body.get("preset", existing.preset if existing else "http")
+        if preset_name not in PRESETS:
+            raise InvalidInput(f"preset must be one of: {', '.join(PRESETS)}.")
+        preset = PRESETS[preset_name]
+        base = existing or ConnectionRecord(
+            name, preset_name, preset.base_url or "", None, dict(preset.auth),
+            dict(preset.headers),
+        )
+        base_url = validate_base_url(body.get("base_url", base.base_url or preset.base_url))
+        auth = validate_auth(body.get("auth", base.auth))
+        headers = validate_headers(body.get("headers", base.headers))
+        if existing is None:
+            headers = {**preset.headers, **headers}
+        description = validate_description(body.get("description", base.description))
+        secret_name = base.secret
+        owns_secret = base.owns_secret
+        put: PutValue | None = None
+        if "secret" in body:
+            secret_name = None if body["secret"] is None else normalize_name(body["secret"])
+            owns_secret = False
+        if "value" in body:
+            # The key is created (or replaced) as a system secret owned by this connection.
+            if not owns_secret or secret_name is None:
+                secret_name = secret_name or f"{name.upper().replace('-', '_')}_CONNECTION_KEY"
+            owns_secret = True
+            seal = self.secrets.sealer_for(body["value"])
+            put = PutValue(secret_name, seal, actor, mode="upsert", kind="system",
+                           description=f"Key of connection {name}")
+        if auth["scheme"] != "none" and not secret_name:
+            raise InvalidInput(
+                f"auth scheme {auth['scheme']} needs a secret: name one with 'secret' or "
+                "send 'value' to create it with the connection."
+            )
+        for placeholder in {n for v in headers.values() for n in find_names(v)}:
+            normalize_name(placeholder)
+        record = ConnectionRecord(
+            name=name, preset=preset_name, base_url=base_url, secret=secret_name, auth=auth,
+            headers=headers, description=description, owns_secret=owns_secret,
+            updated_by=actor,
+        )
+        return record, put

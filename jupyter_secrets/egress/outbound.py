@@ -1,0 +1,282 @@
+"""Build and send outbound calls with secrets injected: the other module that sees plaintext.
+
+Everything before this module holds names; everything after it holds scrubbed bytes. Here
+the named values are opened, checked against where they may go, put into the request, and
+every byte that comes back is scrubbed of them before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+
+from .. import crypto
+from ..errors import EgressRefused, NotFound, UpstreamFailed, UpstreamTimeout
+from ..service import SecretsService
+from ..store import SecretRecord
+from .hosts import host_allowed
+from .placeholders import UnknownPlaceholder, contains_header_unsafe, find_names, substitute
+from .scrub import Scrubber
+from .transport import address_policy
+
+T = TypeVar("T")
+log = logging.getLogger("ServerApp.jupyter_secrets")
+MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Never relayed back to the caller: connection-level, or meaningless once we re-encode.
+RESPONSE_HEADERS_DROPPED = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer",
+    "transfer-encoding", "upgrade", "content-length", "content-encoding", "set-cookie",
+}
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """An outbound call as templates and names: safe to log, holds no value."""
+
+    method: str
+    url: str
+    headers: Sequence[tuple[str, str]] = ()
+    content: bytes | None = None
+    body_template: Literal["text", "json"] | None = None  # body holds placeholders
+    auth: Mapping[str, str] = field(default_factory=lambda: {"scheme": "none"})
+    auth_secret: str | None = None
+    connection: str | None = None
+    # Secret name -> extra host patterns it may go to (a connection's own host).
+    extra_allowed: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def names(self) -> set[str]:
+        names = find_names(self.url)
+        for _, value in self.headers:
+            names |= find_names(value)
+        if self.body_template and self.content:
+            names |= find_names(self.content.decode("utf-8", "replace"))
+        if self.auth_secret:
+            names.add(self.auth_secret)
+        return names
+
+
+@dataclass
+class UpstreamResponse:
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    injected: tuple[str, ...]
+    host: str
+    overhead_ms: float
+    _response: httpx.Response
+    _scrubber: Scrubber
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive, scrubbed across chunk boundaries.
+
+        Transport errors in mid-stream are raised (as ``UpstreamFailed``) so the caller can
+        break its own stream instead of ending it cleanly.
+        """
+        stream = self._scrubber.stream()
+        try:
+            async for chunk in self._response.aiter_bytes():
+                out = stream.feed(chunk)
+                if out:
+                    yield out
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"{self.host} stopped sending (idle timeout).") from None
+        except httpx.HTTPError as error:
+            raise UpstreamFailed(
+                f"{self.host} broke the response: {self._scrubber.scrub_text(str(error))}"
+            ) from None
+        tail = stream.finish()
+        if tail:
+            yield tail
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise EgressRefused(f"Only http(s) URLs with a host can be called (got {parts.scheme}).")
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        raise EgressRefused("The URL has an invalid port.") from None
+    return parts.hostname, port
+
+
+class Egress:
+    def __init__(
+        self,
+        service: SecretsService,
+        client: httpx.AsyncClient,
+        *,
+        max_redirects: int = MAX_REDIRECTS,
+    ) -> None:
+        self.service = service
+        self.client = client
+        self.max_redirects = max_redirects
+
+    def __repr__(self) -> str:
+        return f"Egress(max_redirects={self.max_redirects})"
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+    def _open_values(self, names: set[str]) -> dict[str, tuple[SecretRecord, str]]:
+        opened: dict[str, tuple[SecretRecord, str]] = {}
+        for name in sorted(names):
+            found = self.service.store.get_sealed(name)
+            if found is None:
+                raise UnknownPlaceholder(name)
+            record, sealed = found
+            value = crypto.open_sealed(self.service.keyring, record.identity, sealed)
+            opened[name] = (record, crypto.reveal(value))
+        return opened
+
+    @staticmethod
+    def _patterns(spec: CallSpec, record: SecretRecord) -> list[str]:
+        return [*record.allowed_hosts, *spec.extra_allowed.get(record.name, ())]
+
+    def _check_destination(
+        self, spec: CallSpec, url: str, opened: Mapping[str, tuple[SecretRecord, str]]
+    ) -> list[str]:
+        host, port = _host_port(url)
+        patterns: list[str] = []
+        for name, (record, _) in opened.items():
+            allowed = self._patterns(spec, record)
+            if not host_allowed(host, port, allowed):
+                where = ", ".join(allowed) or "no host yet"
+                raise EgressRefused(
+                    f"Secret {name} may not be sent to {host} (allowed: {where}). An admin can "
+                    "add the host to the secret's allowed hosts."
+                )
+            patterns.extend(allowed)
+        return patterns
+
+    def _build(
+        self, spec: CallSpec, method: str, url: str, content: bytes | None,
+        values: Mapping[str, str],
+    ) -> httpx.Request:
+        def header_value(name: str, template: str) -> str:
+            for secret in find_names(template):
+                if contains_header_unsafe(values[secret]):
+                    raise EgressRefused(
+                        f"Secret {secret} contains a line break or NUL character, so it cannot "
+                        f"go into the {name} header. Replace its value."
+                    )
+            return substitute(template, values)
+
+        url = substitute(url, {k: quote(v, safe="") for k, v in values.items()})
+        headers = [(k, header_value(k, v)) for k, v in spec.headers]
+        params: dict[str, str] = {}
+        scheme = spec.auth.get("scheme", "none")
+        if spec.auth_secret and scheme != "none":
+            value = values[spec.auth_secret]
+            if scheme == "query":
+                params[spec.auth["param"]] = value
+            else:
+                token = f"{{{{secrets.{spec.auth_secret}}}}}"
+                if scheme == "bearer":
+                    headers.append(("Authorization", header_value("Authorization",
+                                                                  f"Bearer {token}")))
+                elif scheme == "header":
+                    headers.append((spec.auth["header"], header_value(spec.auth["header"],
+                                                                       token)))
+                elif scheme == "basic":
+                    header_value("Authorization", token)  # refuses unsafe values
+                    pair = f"{spec.auth['username']}:{value}".encode()
+                    headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode()))
+        if spec.body_template and content:
+            if spec.body_template == "json":  # a value with quotes must not break out
+                values = {k: json.dumps(v)[1:-1] for k, v in values.items()}
+            content = substitute(content.decode("utf-8"), values).encode("utf-8")
+        request = self.client.build_request(method, url, headers=headers, content=content)
+        if params:
+            request.url = request.url.copy_merge_params(params)
+        return request
+
+    @asynccontextmanager
+    async def call(self, spec: CallSpec) -> AsyncIterator[UpstreamResponse]:
+        started = time.perf_counter()
+        try:
+            opened = await self._run(self._open_values, spec.names())
+        except NotFound as error:
+            raise EgressRefused(str(error)) from None
+        values = {name: value for name, (_, value) in opened.items()}
+        extra = {}
+        if spec.auth.get("scheme") == "basic" and spec.auth_secret:
+            extra[spec.auth_secret] = [f"{spec.auth['username']}:{values[spec.auth_secret]}"]
+        scrubber = Scrubber(values, extra)
+        method, url, content = spec.method.upper(), spec.url, spec.content
+        response: httpx.Response | None = None
+        try:
+            for hop in range(self.max_redirects + 1):
+                try:
+                    patterns = self._check_destination(spec, url, opened)
+                except EgressRefused as refusal:
+                    if hop == 0:
+                        raise
+                    raise EgressRefused(f"The upstream redirected; not followed: {refusal}") \
+                        from None
+                request = self._build(spec, method, url, content, values)
+                overhead_ms = (time.perf_counter() - started) * 1000
+                try:
+                    with address_policy(patterns):
+                        response = await self.client.send(request, stream=True)
+                except httpx.TimeoutException:
+                    raise UpstreamTimeout(
+                        f"{request.url.host} did not answer in time; try again or raise "
+                        "the timeout."
+                    ) from None
+                except httpx.HTTPError as error:
+                    raise UpstreamFailed(
+                        f"Could not reach {request.url.host}: "
+                        f"{scrubber.scrub_text(str(error)) or type(error).__name__}"
+                    ) from None
+                location = response.headers.get("location")
+                if not (response.is_redirect and location):
+                    break
+                await response.aclose()
+                url = urljoin(url, location)
+                if response.status_code == 303 or (
+                    response.status_code in (301, 302) and method == "POST"
+                ):
+                    method, content = "GET", None
+                started = time.perf_counter()
+            else:
+                raise UpstreamFailed(f"More than {self.max_redirects} redirects; not followed.")
+            assert response is not None
+            headers = [
+                (k, scrubber.scrub_text(v)) for k, v in response.headers.multi_items()
+                if k.lower() not in RESPONSE_HEADERS_DROPPED
+            ]
+            yield UpstreamResponse(
+                status=response.status_code,
+                reason=response.reason_phrase,
+                headers=headers,
+                injected=tuple(sorted(opened)),
+                host=response.url.host,
+                overhead_ms=overhead_ms,
+                _response=response,
+                _scrubber=scrubber,
+            )
+        finally:
+            if response is not None:
+                await response.aclose()
+            if opened:
+                # Bookkeeping off the hot path: never delays or fails the call.
+                asyncio.get_running_loop().run_in_executor(None, self._record_use, sorted(opened))
+
+    def _record_use(self, names: list[str]) -> None:
+        try:
+            self.service.store.record_use(names)
+        except Exception:
+            log.warning("jupyter-secrets: could not record use of %s", ", ".join(names))

@@ -1,0 +1,96 @@
+"""The shared outbound HTTP client, with DNS pinning and address checks on every connection.
+
+httpx resolves and connects inside httpcore. A network backend that resolves the host
+itself, checks every address, and then connects to the checked address (never to the name
+again) closes the DNS-rebinding gap, and it runs for every new connection, so redirect hops
+and pooled reconnects are checked too. TLS still verifies and sends SNI for the host name.
+Which hosts may reach link-local/metadata addresses depends on the call, so the allowlist
+travels in a context variable set around each request.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import typing
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import httpcore
+import httpx
+
+from ..errors import EgressRefused
+from .hosts import HostResolutionError, address_refusal, resolve_pinned
+
+_allowlist: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "jupyter_secrets_allowlist", default=()
+)
+
+
+@contextmanager
+def address_policy(patterns: Iterable[str]) -> Iterator[None]:
+    """Patterns whose exact entries may reach link-local/metadata addresses, for this call."""
+    token = _allowlist.set(tuple(patterns))
+    try:
+        yield
+    finally:
+        _allowlist.reset(token)
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await resolve_pinned(host, port)
+        except HostResolutionError as error:
+            raise httpcore.ConnectError(str(error)) from None
+        patterns = _allowlist.get()
+        refusals = [address_refusal(ip, host, patterns) for ip in addresses]
+        allowed = [ip for ip, reason in zip(addresses, refusals, strict=True) if reason is None]
+        if not allowed:
+            raise EgressRefused(
+                f"Refused to connect to {host}: it resolves to a {refusals[0]} address. List "
+                "the host exactly in the secret's allowed hosts if this is intended."
+            )
+        last_error: Exception | None = None
+        for ip in allowed:
+            try:
+                return await self._inner.connect_tcp(
+                    str(ip), port, timeout=timeout, local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                last_error = error
+        assert last_error is not None
+        raise last_error
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def build_client(*, connect_timeout: float, idle_timeout: float) -> httpx.AsyncClient:
+    """One pooled client for every outbound call: no env proxies/netrc, no auto-redirects."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx does not expose httpcore's network_backend; swap in a pool that uses ours.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=PinnedBackend(),
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        trust_env=False,
+        follow_redirects=False,
+        timeout=httpx.Timeout(connect=connect_timeout, read=idle_timeout, write=60.0,
+                              pool=connect_timeout),
+    )

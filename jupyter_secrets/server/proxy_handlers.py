@@ -1,0 +1,201 @@
+"""The egress endpoints: the reverse proxy for connections and the ad-hoc request.
+
+Thin by design: turn the HTTP request into a ``CallSpec`` (names and templates only), let
+``egress.outbound`` do the call, and relay status, headers and body chunks as they come.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..connections import ConnectionsService
+from ..egress.hosts import normalize_host
+from ..egress.outbound import CallSpec, Egress, UpstreamResponse
+from ..errors import SecretsError, UpstreamFailed
+from .base import SecretsAPIHandler, http_error, status_for
+
+OVERHEAD_HEADER = "X-Jupyter-Secrets-Overhead-Ms"
+ERROR_HEADER = "X-Jupyter-Secrets-Error"
+# Caller headers never forwarded: hop-by-hop, the caller's credentials for *this* server,
+# and what the client recomputes.
+REQUEST_HEADERS_DROPPED = {
+    "host", "connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
+    "trailer", "transfer-encoding", "upgrade", "content-length", "cookie", "authorization",
+    "x-api-key", "api-key", "x-xsrftoken", "x-csrftoken", "origin", "referer",
+    "accept-encoding", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+}
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class EgressHandler(SecretsAPIHandler):
+    """Shared relay logic; errors carry ``X-Jupyter-Secrets-Error`` to tell them from upstream's."""
+
+    _client_gone = False
+
+    @property
+    def egress(self) -> Egress:
+        return self.settings["secrets_egress"]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header(ERROR_HEADER, "1")
+        super().write_error(status_code, **kwargs)
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
+        super().on_connection_close()
+
+    async def relay(self, spec: CallSpec) -> None:
+        try:
+            async with self.egress.call(spec) as upstream:
+                await self._relay(upstream)
+        except UpstreamFailed as error:
+            if self._headers_written:
+                self._break_stream(str(error))
+                return
+            raise http_error(status_for(error), str(error)) from None
+        except SecretsError as error:
+            raise http_error(status_for(error), str(error)) from None
+
+    async def _relay(self, upstream: UpstreamResponse) -> None:
+        self.clear_header("Content-Type")
+        self.set_status(upstream.status, upstream.reason or None)
+        for name, value in upstream.headers:
+            self.add_header(name, value)
+        self.set_header("X-Accel-Buffering", "no")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header(OVERHEAD_HEADER, f"{upstream.overhead_ms:.2f}")
+        try:
+            await self.flush()
+            async for chunk in upstream.chunks():
+                if self._client_gone:
+                    return
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            self._client_gone = True  # leaving the block closes the upstream call
+
+    def _break_stream(self, reason: str) -> None:
+        """Headers are out: the only honest signal left is to cut the connection."""
+        self.log.warning("jupyter-secrets: upstream failed mid-stream: %s", reason)
+        if self.request.connection is not None:
+            self.request.connection.close()
+        self._finished = True  # tornado must not write a clean end after the cut
+
+
+class ProxyHandler(EgressHandler):
+    """``/proxy/{connection}/{path}``: any SDK works with ``base_url`` pointed here."""
+
+    @property
+    def connections(self) -> ConnectionsService:
+        return self.settings["secrets_connections"]
+
+    @web.authenticated
+    @authorized(action="execute")
+    async def _proxy(self, connection: str, path: str = "") -> None:
+        self.require_reader()
+        limit = self.settings.get("secrets_max_proxy_body_bytes", 32 * 1024 * 1024)
+        if len(self.request.body) > limit:
+            raise http_error(413, f"The request body exceeds the proxy's {limit}-byte limit.")
+        record = await self.call(self.connections.get, connection)
+        base = record.base_url.rstrip("/")
+        url = f"{base}/{path.lstrip('/')}" if path else base
+        if self.request.query:
+            url += "?" + self.request.query
+        host = urlsplit(record.base_url).netloc
+        spec = CallSpec(
+            method=self.request.method or "GET",
+            url=url,
+            headers=self._forwarded_headers(record.headers),
+            content=self.request.body or None,
+            auth=record.auth,
+            auth_secret=record.secret,
+            connection=record.name,
+            extra_allowed={name: [normalize_host(host)] for name in record.secrets_used()},
+        )
+        await self.relay(spec)
+
+    def _forwarded_headers(self, connection_headers: dict[str, str]) -> list[tuple[str, str]]:
+        overridden = {k.lower() for k in connection_headers}
+        kept = [
+            (k, v) for k, v in self.request.headers.get_all()
+            if k.lower() not in REQUEST_HEADERS_DROPPED and k.lower() not in overridden
+            and "{{" not in v  # callers cannot smuggle placeholders in through the proxy
+        ]
+        return [*kept, *connection_headers.items()]
+
+    get = head = post = put = patch = delete = options = _proxy
+
+
+class RequestHandler(EgressHandler):
+    """``POST /request``: one ad-hoc call whose text fields may hold ``{{secrets.NAME}}``."""
+
+    FIELDS = frozenset({"method", "url", "headers", "params", "body", "body_base64", "json"})
+
+    @web.authenticated
+    @authorized(action="execute")
+    async def post(self) -> None:
+        self.require_reader()
+        body = self.read_json(allowed=set(self.FIELDS), required=frozenset({"url"}))
+        spec = self._spec(body)
+        if not spec.names():
+            raise http_error(
+                422, "This request uses no {{secrets.NAME}} placeholder: make plain calls "
+                "directly from the kernel; the proxy only sends calls that need a secret."
+            )
+        await self.relay(spec)
+
+    @staticmethod
+    def _spec(body: dict[str, Any]) -> CallSpec:
+        method = str(body.get("method", "GET")).upper()
+        if method not in METHODS:
+            raise http_error(422, f"method must be one of {', '.join(METHODS)}.")
+        url = body["url"]
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise http_error(422, "url must be an http(s) URL.")
+        headers = body.get("headers") or {}
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise http_error(422, "headers must be an object of string values.")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise http_error(422, "params must be an object.")
+        if params:
+            from urllib.parse import urlencode
+
+            # Keep placeholders readable for substitution: encode everything but the braces.
+            query = urlencode({str(k): str(v) for k, v in params.items()}, safe="{}. ")
+            url += ("&" if urlsplit(url).query else "?") + query.replace(" ", "%20")
+        given = [k for k in ("body", "body_base64", "json") if body.get(k) is not None]
+        if len(given) > 1:
+            raise http_error(422, "Send at most one of body, body_base64 and json.")
+        content: bytes | None = None
+        template: str | None = None
+        if body.get("body") is not None:
+            if not isinstance(body["body"], str):
+                raise http_error(422, "body must be a string (use json for objects).")
+            content, template = body["body"].encode("utf-8"), "text"
+        elif body.get("json") is not None:
+            content, template = json.dumps(body["json"]).encode("utf-8"), "json"
+            headers = {"Content-Type": "application/json", **headers}
+        elif body.get("body_base64") is not None:
+            try:
+                content = base64.b64decode(str(body["body_base64"]), validate=True)
+            except (binascii.Error, ValueError):
+                raise http_error(422, "body_base64 is not valid base64.") from None
+        dropped = {"host", "content-length", "transfer-encoding", "connection", "cookie"}
+        return CallSpec(
+            method=method,
+            url=url,
+            headers=[(k, v) for k, v in headers.items() if k.lower() not in dropped],
+            content=content,
+            body_template=template,
+        )
