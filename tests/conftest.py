@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,15 @@ def server_log(
         return "\n".join([*stderr, *lines])
 
     return text
+
+
+@pytest.fixture
+def upstream(canary: str) -> Iterator[Any]:
+    """A real HTTP upstream on loopback that expects the canary as its API key."""
+    from .upstream import start_upstream
+
+    server = start_upstream(api_key=canary, stream_delay=0.05)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -367,6 +367,15 @@ class Upstream:
     def requests(self) -> list[RecordedRequest]:
         return self._settings.requests
 
+    @property
+    def stream_delay(self) -> float:
+        """Seconds between streamed events; tests may change it while the server runs."""
+        return self._settings.stream_delay
+
+    @stream_delay.setter
+    def stream_delay(self, seconds: float) -> None:
+        self._settings.stream_delay = seconds
+
     def __repr__(self) -> str:
         return f"Upstream(url={self.url!r}, requests={len(self.requests)})"
 

@@ -14,6 +14,7 @@ from tornado.ioloop import IOLoop
 from ..errors import (
     AlreadyExists,
     Conflict,
+    EgressRefused,
     IntegrityFailure,
     InvalidInput,
     MasterKeyError,
@@ -21,6 +22,8 @@ from ..errors import (
     PermissionDenied,
     SecretsError,
     TooLarge,
+    UpstreamFailed,
+    UpstreamTimeout,
 )
 from ..roles import Role, RolePolicy
 from ..service import SecretsService
@@ -38,6 +41,9 @@ _STATUS = {
     PermissionDenied: 403,
     MasterKeyError: 503,
     IntegrityFailure: 500,
+    EgressRefused: 403,
+    UpstreamTimeout: 504,
+    UpstreamFailed: 502,
 }
 
 

@@ -10,15 +10,16 @@ import base64
 import binascii
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..connections import ConnectionsService
-from ..egress.hosts import normalize_host
+from ..egress.hosts import normalize_host_pattern
 from ..egress.outbound import CallSpec, Egress, UpstreamResponse
+from ..egress.placeholders import PLACEHOLDER_RE
 from ..errors import SecretsError, UpstreamFailed
 from .base import SecretsAPIHandler, http_error, status_for
 
@@ -118,7 +119,7 @@ class ProxyHandler(EgressHandler):
             auth=record.auth,
             auth_secret=record.secret,
             connection=record.name,
-            extra_allowed={name: [normalize_host(host)] for name in record.secrets_used()},
+            extra_allowed={name: [normalize_host_pattern(host)] for name in record.secrets_used()},
         )
         await self.relay(spec)
 
@@ -132,6 +133,17 @@ class ProxyHandler(EgressHandler):
         return [*kept, *connection_headers.items()]
 
     get = head = post = put = patch = delete = options = _proxy
+
+
+def _quote_keeping_placeholders(text: str) -> str:
+    parts: list[str] = []
+    last = 0
+    for match in PLACEHOLDER_RE.finditer(text):
+        parts.append(quote(text[last:match.start()], safe=""))
+        parts.append(f"{{{{secrets.{match.group(1)}}}}}")
+        last = match.end()
+    parts.append(quote(text[last:], safe=""))
+    return "".join(parts)
 
 
 class RequestHandler(EgressHandler):
@@ -169,11 +181,12 @@ class RequestHandler(EgressHandler):
         if not isinstance(params, dict):
             raise http_error(422, "params must be an object.")
         if params:
-            from urllib.parse import urlencode
-
-            # Keep placeholders readable for substitution: encode everything but the braces.
-            query = urlencode({str(k): str(v) for k, v in params.items()}, safe="{}. ")
-            url += ("&" if urlsplit(url).query else "?") + query.replace(" ", "%20")
+            # Encode everything but placeholders, which are filled in (encoded) later.
+            query = "&".join(
+                f"{quote(str(k), safe='')}={_quote_keeping_placeholders(str(v))}"
+                for k, v in params.items()
+            )
+            url += ("&" if urlsplit(url).query else "?") + query
         given = [k for k in ("body", "body_base64", "json") if body.get(k) is not None]
         if len(given) > 1:
             raise http_error(422, "Send at most one of body, body_base64 and json.")

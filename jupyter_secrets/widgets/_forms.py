@@ -45,6 +45,7 @@ class Form(VBox):
         super().__init__(rows, layout=Layout(
             border="1px solid var(--jp-border-color1, #ccc)", padding="8px", margin="4px 0",
             grid_gap="4px"))
+        self.add_class("jp-secrets-form")
 
     def show_error(self, message: str) -> None:
         self.error.value = (f'<span style="color: var(--jp-error-color1, #d32f2f)">'

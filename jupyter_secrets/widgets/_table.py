@@ -16,9 +16,10 @@ Record = dict[str, Any]
 Action = Callable[[Record], None]
 
 COLUMNS = ("Name", "Kind", "Description", "Owner", "Updated", "Version", "Used by", "Last used")
-WIDTHS = ("minmax(150px, 1.3fr)", "56px", "minmax(140px, 2fr)", "90px", "minmax(150px, 1.2fr)",
-          "56px", "minmax(90px, 1fr)", "minmax(110px, 1fr)")
-ACTIONS = (("Replace", "key", "Replace value"), ("Edit", "pencil", "Edit description and hosts"),
+WIDTHS = ("minmax(110px, 1.2fr)", "40px", "minmax(80px, 2fr)", "minmax(50px, 0.7fr)", "120px",
+          "52px", "minmax(60px, 1fr)", "minmax(80px, 1fr)")
+# Icon buttons keep the table inside a notebook's width; the tooltip names action and secret.
+ACTIONS = (("Replace", "key", "Replace the value of"), ("Edit", "pencil", "Edit the metadata of"),
            ("Delete", "trash", "Delete"))
 
 
@@ -40,22 +41,24 @@ def sort_records(records: Sequence[Record], key: str) -> list[Record]:
     return sorted(records, key=lambda r: r["name"])
 
 
-def cells(record: Record) -> list[str]:
-    """The text of each column for one secret."""
+def cells(record: Record) -> list[tuple[str, str]]:
+    """``(text, tooltip)`` of each column for one secret; tooltips carry what does not fit."""
     used = ", ".join(record.get("used_by") or ()) or "-"
+    updated = when(record.get("updated_at"))
     last = when(record.get("last_used_at"))
     count = record.get("use_count") or 0
+    uses = f"{last}, {count} use{'s' * (count != 1)} in all" if last else "never used"
+    description = record.get("description") or ""
     return [
-        record["name"], record.get("kind", ""), record.get("description") or "",
-        record.get("owner", ""),
-        f"{when(record.get('updated_at'))} by {record.get('updated_by', '')}".strip(),
-        str(record.get("version", "")), used,
-        f"{last} ({count} use{'s' * (count != 1)})" if last else "never",
+        (record["name"], record["name"]), (record.get("kind", ""), ""),
+        (description, description), (record.get("owner", ""), record.get("owner", "")),
+        (updated, f"{updated} by {record.get('updated_by', '')}"),
+        (str(record.get("version", "")), ""), (used, used), (last or "never", uses),
     ]
 
 
-def _cell(text: str) -> Label:
-    return Label(text, tooltip=text or None, layout=Layout(min_width="0"))
+def _cell(text: str, tip: str) -> Label:
+    return Label(text, tooltip=tip or None, layout=Layout(min_width="0"))
 
 
 def build_table(records: Sequence[Record], *, actions: dict[str, Action] | None) -> GridBox:
@@ -66,18 +69,18 @@ def build_table(records: Sequence[Record], *, actions: dict[str, Action] | None)
         header.append(HTML(""))
     children = header
     for record in records:
-        children.extend(_cell(text) for text in cells(record))
+        children.extend(_cell(text, tip) for text, tip in cells(record))
         if actions:
             children.append(HBox([_button(record, label, icon, tip, actions[label])
                                   for label, icon, tip in ACTIONS]))
     return GridBox(children, layout=Layout(
-        grid_template_columns=" ".join(widths), grid_gap="2px 12px", align_items="center",
+        grid_template_columns=" ".join(widths), grid_gap="2px 10px", align_items="center",
         width="100%", overflow="auto"))
 
 
 def _button(record: Record, label: str, icon: str, tip: str, action: Action) -> Button:
-    button = Button(description=label, icon=icon, tooltip=f"{tip}: {record['name']}",
+    button = Button(icon=icon, tooltip=f"{tip} {record['name']}",
                     button_style="danger" if label == "Delete" else "",
-                    layout=Layout(width="auto"))
+                    layout=Layout(width="32px", padding="0"))
     button.on_click(lambda _b: action(record))
     return button

@@ -61,8 +61,9 @@ class SecretsPanel(VBox):
     def can_write(self) -> bool:
         return bool(self.me.get("can_write"))
 
-    def say(self, message: str, *, error: bool = False) -> None:
-        color = "var(--jp-error-color1, #d32f2f)" if error else "var(--jp-success-color1, #388e3c)"
+    def say(self, message: str, *, error: bool = False, warn: bool = False) -> None:
+        color = ("var(--jp-error-color1, #d32f2f)" if error else
+                 "var(--jp-warn-color1, #f57c00)" if warn else "var(--jp-success-color1, #388e3c)")
         self.status.value = (f'<span style="color: {color}">{html.escape(message)}</span>'
                              if message else "")
 
@@ -150,7 +151,7 @@ class SecretsPanel(VBox):
             note = (" The value passed through the kernel (no jupyter-secrets extension in "
                     "this browser); it was cleared right after sending."
                     if self.value.via_kernel else "")
-            self.say(f"{verb} {outcome.name} (version {outcome.version}).{note}")
+            self.say(f"{verb} {outcome.name} (version {outcome.version}).{note}", warn=bool(note))
 
         self.value.submit(self.api, "POST" if method == "POST" else "PUT", name, fields, done)
 
