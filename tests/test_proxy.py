@@ -213,7 +213,7 @@ async def test_redirect_to_another_host_is_not_followed(example_token, upstream,
 
 
 async def test_redirect_within_the_allowed_host_is_followed(example_token, upstream, api, canary):
-    status, body = await api("POST", "request", body={
+    status, _ = await api("POST", "request", body={
         "url": f"{upstream.url}/redirect?to=/echo/landed",
         "headers": {"x-api-key": "{{secrets.EXAMPLE_TOKEN}}"}})
     assert status == 200
