@@ -192,3 +192,22 @@ def test_outside_a_kernel_the_client_says_what_is_missing(monkeypatch):
         js.names()
     with pytest.raises(PermissionError, match="never gives a secret's value"):
         js.get("ANY")
+
+
+async def test_async_client_in_the_kernel(connected, start_kernel, upstream, canary):
+    kernel = await start_kernel()
+    out = await kernel.check(textwrap.dedent(f"""
+        import jupyter_secrets as js
+        llm = js.connection("llm")
+        r = await llm.apost("/chat/completions", json={{"model": "m", "messages": []}})
+        print(r.status_code)
+        async with llm.astream("POST", "/chat/completions",
+                               json={{"model": "m", "stream": True, "messages": []}}) as s:
+            events = [line async for line in s.aiter_lines() if line.startswith("data: ")]
+        print(len(events) > 2, events[-1])
+        adhoc = await js.arequest("GET", "{upstream.url}/echo/a",
+                                  headers={{"X-Key": "{{{{secrets.EXAMPLE_TOKEN}}}}"}})
+        print(adhoc.json()["headers"]["X-Key"])
+    """))
+    assert out.split("\n")[:3] == ["200", "True data: [DONE]", "[REDACTED:EXAMPLE_TOKEN]"]
+    assert_no_canary(canary, *(r.raw for r in kernel.runs), where="kernel messages")

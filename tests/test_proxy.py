@@ -277,3 +277,18 @@ async def test_connections_are_pinned_to_the_checked_address(api, upstream, monk
     assert status == 200, body
     assert resolved == ["api.pinned.test"]
     assert upstream.requests[0].headers["Host"] == f"api.pinned.test:{upstream.port}"
+
+
+async def test_a_caller_who_hangs_up_cancels_the_upstream_call(up_connection, upstream, server_url,
+                                                                auth):
+    def hang_up_early() -> None:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{server_url}/proxy/up/slow", params={"delay": "5"}, headers=auth,
+                      timeout=httpx.Timeout(5, read=0.5))
+
+    await asyncio.to_thread(hang_up_early)
+    for _ in range(40):
+        if upstream.hung_up:
+            break
+        await asyncio.sleep(0.1)
+    assert upstream.hung_up == ["/slow"], "the proxy closed its upstream connection at once"

@@ -74,6 +74,7 @@ class _Settings:
     api_key: str
     stream_delay: float
     requests: list[RecordedRequest] = field(default_factory=list)
+    hung_up: list[str] = field(default_factory=list)
 
 
 class _Base(RequestHandler):
@@ -299,6 +300,10 @@ class SlowHandler(_Base):
         await asyncio.sleep(delay)
         self.send_json(200, {"slept": delay})
 
+    def on_connection_close(self) -> None:
+        """The caller hung up before the answer: note it (proves a proxy cancels upstream)."""
+        self.upstream.hung_up.append(self.request.path)
+
 
 class StreamThenFailHandler(_Base):
     """Sends part of a chunked body, then drops the connection without the final chunk."""
@@ -366,6 +371,11 @@ class Upstream:
     @property
     def requests(self) -> list[RecordedRequest]:
         return self._settings.requests
+
+    @property
+    def hung_up(self) -> list[str]:
+        """Paths of slow requests whose caller closed the connection before the answer."""
+        return self._settings.hung_up
 
     @property
     def stream_delay(self) -> float:

@@ -6,6 +6,7 @@ Thin by design: turn the HTTP request into a ``CallSpec`` (names and templates o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -40,6 +41,7 @@ class EgressHandler(SecretsAPIHandler):
     """Shared relay logic; errors carry ``X-Jupyter-Secrets-Error`` to tell them from upstream's."""
 
     _client_gone = False
+    _relay_task: asyncio.Task[Any] | None = None
 
     @property
     def egress(self) -> Egress:
@@ -50,10 +52,14 @@ class EgressHandler(SecretsAPIHandler):
         super().write_error(status_code, **kwargs)
 
     def on_connection_close(self) -> None:
+        """The caller hung up: cancel the upstream call too, even while it is silent."""
         self._client_gone = True
+        if self._relay_task is not None and not self._relay_task.done():
+            self._relay_task.cancel()
         super().on_connection_close()
 
     async def relay(self, spec: CallSpec) -> None:
+        self._relay_task = asyncio.current_task()
         try:
             async with self.egress.call(spec) as upstream:
                 await self._relay(upstream)
@@ -64,6 +70,10 @@ class EgressHandler(SecretsAPIHandler):
             raise http_error(status_for(error), str(error)) from None
         except SecretsError as error:
             raise http_error(status_for(error), str(error)) from None
+        except asyncio.CancelledError:
+            if not self._client_gone:
+                raise
+            self._finished = True  # nobody is left to answer
 
     async def _relay(self, upstream: UpstreamResponse) -> None:
         self.clear_header("Content-Type")
