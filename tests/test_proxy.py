@@ -292,3 +292,15 @@ async def test_a_caller_who_hangs_up_cancels_the_upstream_call(up_connection, up
             break
         await asyncio.sleep(0.1)
     assert upstream.hung_up == ["/slow"], "the proxy closed its upstream connection at once"
+
+
+async def test_each_use_is_counted_off_the_hot_path(up_connection, api, server_url, auth):
+    for _ in range(3):
+        assert (await http("GET", f"{server_url}/proxy/up/status/200", headers=auth)
+                ).status_code == 200
+    for _ in range(40):  # written in the background at most once a second
+        _, secret = await api("GET", "secrets", "UP_CONNECTION_KEY")
+        if secret["use_count"]:
+            break
+        await asyncio.sleep(0.1)
+    assert secret["use_count"] == 3 and secret["last_used_at"]

@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -101,6 +101,42 @@ class UpstreamResponse:
             yield tail
 
 
+class UsageRecorder:
+    """Last-used bookkeeping off the hot path: noted in memory, written at most once a second.
+
+    A store write costs milliseconds; a proxied call should not pay it, nor fail with it.
+    """
+
+    def __init__(self, service: SecretsService, interval_s: float = 1.0) -> None:
+        self.service = service
+        self.interval_s = interval_s
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def note(self, names: Iterable[str]) -> None:
+        self._pending.extend(names)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(self.interval_s, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._scheduled = False
+        names, self._pending = self._pending, []
+        asyncio.get_running_loop().run_in_executor(None, self._write, names)
+
+    def _write(self, names: list[str]) -> None:
+        try:
+            self.service.store.record_use(names)
+        except Exception:  # bookkeeping must never break calls
+            log.warning("jupyter-secrets: could not record use of %s", ", ".join(set(names)))
+
+    def flush(self) -> None:
+        """Write what is pending now (at shutdown)."""
+        names, self._pending = self._pending, []
+        if names:
+            self._write(names)
+
+
 def _host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
@@ -123,6 +159,7 @@ class Egress:
         self.service = service
         self.client = client
         self.max_redirects = max_redirects
+        self.usage = UsageRecorder(service)
 
     def __repr__(self) -> str:
         return f"Egress(max_redirects={self.max_redirects})"
@@ -272,11 +309,4 @@ class Egress:
             if response is not None:
                 await response.aclose()
             if opened:
-                # Bookkeeping off the hot path: never delays or fails the call.
-                asyncio.get_running_loop().run_in_executor(None, self._record_use, sorted(opened))
-
-    def _record_use(self, names: list[str]) -> None:
-        try:
-            self.service.store.record_use(names)
-        except Exception:
-            log.warning("jupyter-secrets: could not record use of %s", ", ".join(names))
+                self.usage.note(opened)

@@ -97,6 +97,7 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         egress = self.settings.get("secrets_egress")
         if egress is not None:
             await egress.client.aclose()
+            egress.usage.flush()
         service = self.settings.get("secrets_service")
         if service is not None:
             service.store.close()

@@ -1,15 +1,18 @@
 """The embedded store: one SQLite file in WAL mode, one short transaction per call.
 
-A fresh connection per call keeps the store safe to use from worker threads (the
-server runs calls off its event loop) and from a second process (the CLI) at the
-same time; ``BEGIN IMMEDIATE`` serialises writers so version numbers never race.
+One connection per thread keeps the store safe to use from worker threads (the server
+runs calls off its event loop) and cheap on the proxy's hot path; a second process (the
+CLI) may write at the same time, and ``BEGIN IMMEDIATE`` serialises writers so version
+numbers never race.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -114,6 +117,9 @@ class SQLiteStore(SecretStore):
     def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
         self.path = path
         self._timeout = busy_timeout_s
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             # Create the file private to its owner before SQLite writes anything into it.
@@ -128,13 +134,25 @@ class SQLiteStore(SecretStore):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        try:
+        """This thread's connection, opened once: opening one costs more than a lookup."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                                   check_same_thread=False)  # only close() crosses threads
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA synchronous=NORMAL")
-            yield conn
-        finally:
-            conn.close()
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        yield conn
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -362,10 +380,13 @@ class SQLiteStore(SecretStore):
         if not names:
             return
         now = _now()
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
         with self._write() as conn:
             conn.executemany(
-                "UPDATE secrets SET last_used_at = ?, use_count = use_count + 1 WHERE name = ?",
-                [(now, name) for name in names],
+                "UPDATE secrets SET last_used_at = ?, use_count = use_count + ? WHERE name = ?",
+                [(now, count, name) for name, count in counts.items()],
             )
 
     def rewrap_all(self, rewrap: Rewrapper) -> int:

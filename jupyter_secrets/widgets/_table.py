@@ -24,13 +24,14 @@ ACTIONS = (("Replace", "key", "Replace the value of"), ("Edit", "pencil", "Edit 
 
 
 def when(stamp: str | None) -> str:
-    """``2025-01-31 14:05`` from an ISO timestamp; the raw text if it is not one."""
+    """``2025-01-31 14:05`` in the kernel's local time from an ISO timestamp, else as given."""
     if not stamp:
         return ""
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M")
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return stamp
+    return (moment.astimezone() if moment.tzinfo else moment).strftime("%Y-%m-%d %H:%M")
 
 
 def sort_records(records: Sequence[Record], key: str) -> list[Record]:

@@ -38,7 +38,8 @@ class SecretsPanel(VBox):
         self.sort = Dropdown(options=[("Name", "name"), ("Last updated", "updated")],
                              value="name", description="Sort by", layout=Layout(width="210px"))
         self.refresh_button = Button(description="Refresh", icon="refresh")
-        self.add_button = Button(description="Add secret", icon="plus", button_style="primary")
+        self.add_button = Button(description="Add secret", icon="plus", button_style="primary",
+                                 layout=Layout(display="none"))  # until the server says admin
         self.form_area = VBox()
         self.table_area = VBox()
         self.records: list[Record] = []
@@ -53,7 +54,7 @@ class SecretsPanel(VBox):
         self.add_class("jp-secrets-panel")
         self.owner.observe(lambda _c: self.refresh(), names="value")
         self.sort.observe(lambda _c: self._render(), names="value")
-        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.refresh_button.on_click(lambda _b: self._refresh_clicked())
         self.add_button.on_click(lambda _b: self.show_add())
         self.refresh()
 
@@ -79,6 +80,10 @@ class SecretsPanel(VBox):
         self.who.value = html.escape(f"{self.me.get('name') or self.me.get('username')} · {role}")
         self.add_button.layout.display = None if self.can_write else "none"
         self._render()
+
+    def _refresh_clicked(self) -> None:
+        self.say("")  # an old "Added X" would read as news about the reloaded table
+        self.refresh()
 
     def _render(self) -> None:
         records = sort_records(self.records, self.sort.value)
