@@ -121,13 +121,21 @@ async def test_openapi_document_lists_every_route(api, jp_serverapp):
     status, spec = await api("GET", "openapi.json")
     assert status == 200
     assert spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/secrets", "/secrets/{name}", "/me", "/openapi.json"}
     assert spec["servers"][0]["url"].endswith("/api/secrets/v1")
+    from jupyter_secrets.server.app import connection_handlers, egress_handlers
     from jupyter_secrets.server.handlers import default_handlers
 
-    routes = {pattern.replace("(?P<name>[^/]+)", "{name}").removeprefix("/api/secrets/v1")
-              for pattern, _ in default_handlers}
+    routes = {
+        pattern.replace("(?P<name>[^/]+)", "{name}")
+        .replace("(?P<connection>[^/]+)/?(?P<path>.*)", "{connection}/{path}")
+        .removeprefix("/api/secrets/v1")
+        for pattern, _ in [*default_handlers, *connection_handlers, *egress_handlers]
+    }
     assert routes == set(spec["paths"])
+    for path, operations in spec["paths"].items():
+        for verb, operation in operations.items():
+            if verb != "parameters":
+                assert operation["responses"], f"{verb} {path} documents its responses"
 
 
 async def test_responses_are_json_and_not_cached(jp_fetch):

@@ -67,3 +67,30 @@ async def test_wrong_key_is_named_at_startup_and_metadata_stays_readable(
     with pytest.raises(MasterKeyUnavailable):
         service.rotate_master_key()
     assert service.store.get_sealed("OLD") == before, "nothing is overwritten"
+
+
+async def test_swapped_ciphertexts_are_detected_not_decrypted(
+    api, jp_serverapp, store_path: Path, canary: str, upstream
+):
+    """Copy B's sealed row onto A (as an attacker with the DB file would): A fails loudly."""
+    import sqlite3
+
+    service = jp_serverapp.web_app.settings["secrets_service"]
+    host = f"127.0.0.1:{upstream.port}"
+    service.create("ops", "A", f"{canary}-a", allowed_hosts=[host])
+    service.create("ops", "B", f"{canary}-b", allowed_hosts=[host])
+    with sqlite3.connect(store_path) as db:
+        key_id, wrapped, cipher = db.execute(
+            "SELECT key_id, wrapped_key, ciphertext FROM secrets WHERE name = 'B'").fetchone()
+        db.execute("UPDATE secrets SET key_id = ?, wrapped_key = ?, ciphertext = ? "
+                   "WHERE name = 'A'", (key_id, wrapped, cipher))
+    from jupyter_secrets.errors import IntegrityFailure
+
+    with pytest.raises(IntegrityFailure, match=r"Secret A .*integrity check"):
+        service.verify("A")
+    status, body = await api("POST", "request", body={
+        "url": f"{upstream.url}/echo", "headers": {"X": "{{secrets.A}}"}})
+    assert status == 500
+    assert "Secret A (version 1) failed its integrity check" in body["message"]
+    assert upstream.requests == [], "nothing is sent with a value that failed to open"
+    assert canary not in body["message"]

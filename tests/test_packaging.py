@@ -1,0 +1,18 @@
+"""Installing the package enables the server extension (and the labextension)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+
+
+def test_server_extension_is_enabled_on_install():
+    result = subprocess.run([JUPYTER, "server", "extension", "list"], capture_output=True,
+                            text=True, timeout=120)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    assert re.search(r"^\s*jupyter_secrets enabled$", output, re.M), output
+    assert re.search(r"^\s*jupyter_secrets [0-9.]+ OK$", output, re.M), "it loads cleanly"
