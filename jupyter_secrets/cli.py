@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from jupyter_core.application import JupyterApp
 
+from .audit import AuditLog, AuditQuery
 from .errors import SecretsError
 from .keys import generate_key_text
 from .service import SecretsService
@@ -46,6 +47,11 @@ def _service() -> SecretsService:
 
 def _actor() -> str:
     return getpass.getuser()
+
+
+def _audit(service: SecretsService) -> AuditLog:
+    """Written at once (no event loop here); pruning is left to the server's settings."""
+    return AuditLog(service.store, retention_days=0)
 
 
 def _read_value(keep_newline: bool) -> str:
@@ -78,13 +84,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_set(args: argparse.Namespace) -> int:
     value = _read_value(args.keep_newline)
-    record = _service().upsert(
+    service = _service()
+    record = service.upsert(
         _actor(),
         args.name,
         value,
         description=args.description,
         allowed_hosts=args.allowed_host,
     )
+    _audit(service).record("create" if record.version == 1 else "replace", user=_actor(),
+                           secrets=[record.name])
     print(f"Saved {record.name} (version {record.version}).")
     return 0
 
@@ -93,6 +102,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     service = _service()
     name = service.get(args.name).name
     service.delete(_actor(), name)
+    _audit(service).record("delete", user=_actor(), secrets=[name])
     print(f"Deleted {name}.")
     return 0
 
@@ -101,11 +111,61 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     service = _service()
     changed = service.rotate_master_key()
     primary = service.keyring.primary.key_id
+    _audit(service).record("rotate_key", user=_actor(),
+                           reason=f"re-wrapped {changed} data key(s) under master key {primary}")
     print(f"Re-wrapped {changed} data key(s) under master key {primary}.")
     others = [k for k in service.keyring.key_ids if k != primary]
     if others and not service.missing_key_ids():
         print(f"No secret needs key(s) {', '.join(others)} any more: you can remove them "
               "from JUPYTER_SECRETS_KEY.")
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Report (and with --redact, replace) stored values found in files: names only."""
+    from pathlib import Path
+
+    from .egress.redaction import ValueIndex
+
+    root = Path(args.path)
+    if not root.exists():
+        raise SecretsError(f"Nothing at {root}.")
+    index = ValueIndex(_service())
+    found = 0
+    for path, redaction in index.scan_tree(root, redact=args.redact):
+        found += 1
+        counts = ", ".join(f"{name} x{n}" for name, n in sorted(redaction.found.items()))
+        print(f"{path}: {counts}{' (redacted)' if args.redact else ''}")
+    if not found:
+        print(f"No stored secret value found under {root}.")
+    return 1 if found and not args.redact else 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    query = AuditQuery.parse({"secret": args.secret, "user": args.user, "since": args.since,
+                              "action": args.action, "limit": args.limit,
+                              "before": args.before})
+    events, next_id = _audit(_service()).page(query)
+    if args.json:
+        print(json.dumps({"events": [e.to_json() for e in events], "next": next_id}, indent=2))
+        return 0
+    if not events:
+        print("No audit events match.")
+        return 0
+    for e in events:
+        where = " ".join(x for x in (
+            f"[{e.connection}]" if e.connection else "", e.method or "",
+            f"{e.host or ''}{e.path or ''}", "" if e.status is None else str(e.status),
+            "" if e.bytes is None else f"{e.bytes}B",
+            "" if e.duration_ms is None else f"{e.duration_ms:.0f}ms",
+            f"kernel={e.kernel_id}" if e.kernel_id else "",
+            f"notebook={e.notebook_path}" if e.notebook_path else "",
+        ) if x)
+        reason = f"  ({e.reason})" if e.reason else ""
+        print(f"{e.id:>6}  {e.time}  {e.user}  {e.action}  {','.join(e.secrets) or '-'}  "
+              f"{where}{reason}".rstrip())
+    if next_id is not None:
+        print(f"More: add --before {next_id}")
     return 0
 
 
@@ -140,6 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rotate-key", help="re-wrap every data key under the first master key")
     p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser("scan", help="find stored values in files (names only); --redact "
+                       "replaces them with [REDACTED:NAME]")
+    p.add_argument("path", help="a file or folder (.ipynb and text files)")
+    p.add_argument("--redact", action="store_true", help="rewrite the files that hold values")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("audit", help="show the audit log, newest first (never values)")
+    p.add_argument("--secret", metavar="NAME", help="events about this secret")
+    p.add_argument("--user", metavar="U", help="events by this user")
+    p.add_argument("--action", help="one action, like proxy_call or refused_call")
+    p.add_argument("--since", metavar="ISO", help="from this date or time (UTC unless given)")
+    p.add_argument("--limit", metavar="N", default=None, help="at most N events (default 100)")
+    p.add_argument("--before", metavar="ID", default=None, help="events older than this id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("generate-key", help="print a new random master key")
     p.set_defaults(func=cmd_generate_key)

@@ -135,17 +135,26 @@ class ConnectionsService:
 
     def create(self, actor: str, body: Mapping[str, Any]) -> ConnectionRecord:
         record, secret = self._build(actor, body, existing=None)
-        return self.store.save_connection(record, create=True, secret=secret)
+        try:
+            return self.store.save_connection(record, create=True, secret=secret)
+        finally:
+            self.secrets.changed()
 
     def update(self, actor: str, raw_name: object, body: Mapping[str, Any]) -> ConnectionRecord:
         existing = self.get(raw_name)
         if "name" in body and normalize_connection_name(body["name"]) != existing.name:
             raise InvalidInput("A connection cannot be renamed; create a new one instead.")
         record, secret = self._build(actor, {**body, "name": existing.name}, existing=existing)
-        return self.store.save_connection(record, create=False, secret=secret)
+        try:
+            return self.store.save_connection(record, create=False, secret=secret)
+        finally:
+            self.secrets.changed()
 
     def delete(self, raw_name: object) -> ConnectionRecord:
-        return self.store.delete_connection(normalize_connection_name(raw_name))
+        try:
+            return self.store.delete_connection(normalize_connection_name(raw_name))
+        finally:
+            self.secrets.changed()
 
     def _build(
         self, actor: str, body: Mapping[str, Any], existing: ConnectionRecord | None

@@ -38,6 +38,17 @@ class SecretsService:
         self.store = store
         self.keyring = keyring
         self.limits = limits or Limits()
+        self.generation = 0  # bumped on every change made through this process
+
+    def changed(self) -> None:
+        """Tell in-process caches (the redaction index) that stored values may differ."""
+        self.generation += 1
+
+    def _apply(self, changes: Sequence[Change]) -> ChangeResult:
+        try:
+            return self.store.apply(changes)
+        finally:
+            self.changed()
 
     def __repr__(self) -> str:
         return f"SecretsService(store={self.store!r}, keyring={self.keyring!r})"
@@ -128,12 +139,12 @@ class SecretsService:
             description=None if description is None else validate_description(description),
             allowed_hosts=None if allowed_hosts is None else validate_allowed_hosts(allowed_hosts),
         )
-        return self.store.apply([change]).records[name]
+        return self._apply([change]).records[name]
 
     def replace(self, actor: str, raw_name: object, raw_value: object) -> SecretRecord:
         name = normalize_name(raw_name)
         change = PutValue(name, self._sealer(self._value(raw_value)), actor, mode="replace")
-        return self.store.apply([change]).records[name]
+        return self._apply([change]).records[name]
 
     def update_metadata(
         self, actor: str, raw_name: object, fields: Mapping[str, object]
@@ -146,10 +157,10 @@ class SecretsService:
             validate_allowed_hosts(fields["allowed_hosts"]) if "allowed_hosts" in fields else None
         )
         change = PatchMetadata(name, actor, description=description, allowed_hosts=hosts)
-        return self.store.apply([change]).records[name]
+        return self._apply([change]).records[name]
 
     def delete(self, actor: str, raw_name: object, *, force: bool = False) -> None:
-        self.store.apply([Remove(normalize_name(raw_name), force=force)])
+        self._apply([Remove(normalize_name(raw_name), force=force)])
 
     def batch(self, actor: str, items: Sequence[Mapping[str, object]]) -> ChangeResult:
         """Phoenix-style atomic upsert/delete: ``value: null`` deletes, no ``value`` is an error.
@@ -188,7 +199,7 @@ class SecretsService:
                     changes.append(PutValue(name, seal, actor, mode="upsert"))
             except (InvalidInput, TooLarge) as exc:
                 raise type(exc)(f"{where}: {exc}") from None
-        return self.store.apply(changes)
+        return self._apply(changes)
 
     # -- keys ------------------------------------------------------------------------------
 

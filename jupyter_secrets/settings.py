@@ -68,6 +68,16 @@ class SecretsSettings(Configurable):
         32 * 1024 * 1024, help="Largest request body the proxy relays, in bytes."
     ).tag(config=True)
 
+    redact_on_save = Bool(
+        True, help="Replace stored secret values with [REDACTED:NAME] in notebooks and text "
+        "files saved through Jupyter (sources, outputs, widget state).",
+    ).tag(config=True)
+
+    audit_retention_days = Int(
+        90, min=0, help="Days audit events are kept (pruned at start-up and daily); "
+        "0 keeps them forever.",
+    ).tag(config=True)
+
     @default("store_url")
     def _default_store_url(self) -> str:
         return default_store_url()

@@ -208,3 +208,20 @@ def test_cli_reads_the_servers_config_file(cli_env, tmp_path):
     del env["JUPYTER_SECRETS_STORE_URL"]
     assert run(env, "set", "A", stdin="v").returncode == 0
     assert other.exists()
+
+
+def test_scan_reports_then_redacts_files(cli_env, canary, tmp_path):
+    run(cli_env, "set", "GH_TOKEN", stdin=canary)
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "leak.py").write_text(f"token = '{canary}'\nagain = '{canary}'\n")
+    (folder / "clean.py").write_text("print('hi')\n")
+    report = run(cli_env, "scan", str(folder))
+    assert report.returncode == 1, "found values make the scan fail, for CI use"
+    assert report.stdout.strip() == f"{folder / 'leak.py'}: GH_TOKEN x2"
+    redacted = run(cli_env, "scan", str(folder), "--redact")
+    assert redacted.returncode == 0 and "(redacted)" in redacted.stdout
+    assert (folder / "leak.py").read_text() == (
+        "token = '[REDACTED:GH_TOKEN]'\nagain = '[REDACTED:GH_TOKEN]'\n")
+    assert "No stored secret value found" in run(cli_env, "scan", str(folder)).stdout
+    assert_no_canary(canary, report.stdout, report.stderr, redacted.stdout, where="scan output")

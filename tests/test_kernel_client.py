@@ -211,3 +211,14 @@ async def test_async_client_in_the_kernel(connected, start_kernel, upstream, can
     """))
     assert out.split("\n")[:3] == ["200", "True data: [DONE]", "[REDACTED:EXAMPLE_TOKEN]"]
     assert_no_canary(canary, *(r.raw for r in kernel.runs), where="kernel messages")
+
+
+async def test_the_master_key_never_reaches_a_kernel(monkeypatch, start_kernel):
+    from jupyter_secrets.keys import generate_key_text
+
+    key = generate_key_text()
+    monkeypatch.setenv("JUPYTER_SECRETS_KEY", key)  # read by the kernel launcher, not the server
+    kernel = await start_kernel()
+    out = await kernel.check("import os; print(sorted(k for k in os.environ if 'SECRETS' in k))")
+    assert out.strip() == "['JUPYTER_SECRETS_TOKEN', 'JUPYTER_SECRETS_URL']"
+    assert key not in kernel.runs[0].raw

@@ -16,3 +16,10 @@ def test_server_extension_is_enabled_on_install():
     output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
     assert re.search(r"^\s*jupyter_secrets enabled$", output, re.M), output
     assert re.search(r"^\s*jupyter_secrets [0-9.]+ OK$", output, re.M), "it loads cleanly"
+
+
+def test_labextension_is_installed_and_enabled():
+    result = subprocess.run([JUPYTER, "labextension", "list"], capture_output=True, text=True,
+                            timeout=120)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    assert re.search(r"jupyter-secrets v[0-9.]+ enabled OK", output), output

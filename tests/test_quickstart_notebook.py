@@ -28,7 +28,12 @@ async def test_quickstart_runs_against_a_local_upstream(
     response = await jp_fetch("api", "kernels", method="POST", body="{}")
     kernel_id = json.loads(response.body)["id"]
     kernel_manager = jp_serverapp.kernel_manager.get_kernel(kernel_id)
-    await NotebookClient(nb, km=kernel_manager, timeout=120).async_execute()
+    runner = NotebookClient(nb, km=kernel_manager, timeout=120)
+    try:
+        await runner.async_execute()
+    finally:
+        if runner.kc is not None:  # nbclient leaves a client it did not start the kernel for
+            runner.kc.stop_channels()
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
 
     outputs = json.dumps([c.get("outputs", []) for c in nb.cells])

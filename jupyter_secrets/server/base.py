@@ -106,6 +106,14 @@ class SecretsAPIHandler(APIHandler):
                 "your Jupyter login, or the jupyter secrets CLI."
             )
 
+    def audit(self, action: str, **fields: Any) -> None:
+        """Note an audit event as this caller (and kernel); written later, off the request."""
+        audit_log = self.settings.get("secrets_audit")
+        if audit_log is not None:
+            grant = self.kernel_grant
+            audit_log.record(action, user=self.username,
+                             kernel_id=grant.kernel_id if grant else None, **fields)
+
     def require_reader(self) -> None:
         if self.role != "admin" and not self.roles.users_can_list:
             raise web.HTTPError(403, "Only secrets admins can see secrets on this server.")
@@ -160,5 +168,8 @@ class SecretsAPIHandler(APIHandler):
             message = "Internal error in jupyter-secrets; see the server log."
         else:
             message = self._reason
+        index = self.settings.get("secrets_value_index")
+        if index is not None:  # defence in depth: our messages never quote values anyway
+            message = index.scrub_text(message)
         self.finish(json.dumps({"message": message, "status": status_code}))
 

@@ -6,6 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..audit import connection_fields
 from ..connections import FIELDS, ConnectionsService
 from .base import SecretsAPIHandler
 
@@ -36,6 +37,7 @@ class ConnectionsCollectionHandler(ConnectionsAPIHandler):
         self.require_connection_admin()
         body = self.read_json(allowed=FIELDS, required=frozenset({"name"}))
         record = await self.call(self.connections.create, self.username, body)
+        self.audit("connection_create", **connection_fields(record))
         self.set_header("Location", url_path_join(self.base_url, API_PREFIX, "connections",
                                                   record.name))
         self.write_json(record.to_json(), status=201)
@@ -55,6 +57,7 @@ class ConnectionHandler(ConnectionsAPIHandler):
         self.require_connection_admin()
         body = self.read_json(allowed=FIELDS)
         record = await self.call(self.connections.update, self.username, name, body)
+        self.audit("connection_update", **connection_fields(record))
         self.write_json(record.to_json())
 
     put = patch
@@ -63,6 +66,7 @@ class ConnectionHandler(ConnectionsAPIHandler):
     @authorized
     async def delete(self, name: str) -> None:
         self.require_connection_admin()
-        await self.call(self.connections.delete, name)
+        record = await self.call(self.connections.delete, name)
+        self.audit("connection_delete", **connection_fields(record))
         self.set_status(204)
         self.finish()

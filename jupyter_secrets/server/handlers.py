@@ -9,6 +9,9 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..audit import AuditQuery
+from ..errors import InvalidInput
+from ..validation import normalize_name
 from .base import SecretsAPIHandler, http_error
 
 API_PREFIX = "/api/secrets/v1"
@@ -47,6 +50,7 @@ class SecretsCollectionHandler(SecretsAPIHandler):
             description=body.get("description"),
             allowed_hosts=body.get("allowed_hosts"),
         )
+        self.audit("create", secrets=[record.name])
         self.set_header("Location", url_path_join(self.base_url, API_PREFIX, "secrets",
                                                   record.name))
         self.write_json(record.to_json(), status=201)
@@ -60,6 +64,7 @@ class SecretsCollectionHandler(SecretsAPIHandler):
         if not isinstance(body["secrets"], list):
             raise http_error(422, 'secrets must be a list of {"key": ..., "value": ...} objects.')
         result = await self.call(self.service.batch, self.username, body["secrets"])
+        self.audit("batch", secrets=[*result.upserted, *result.deleted])
         self.write_json(
             {"data": {"upserted_keys": result.upserted, "deleted_keys": result.deleted}}
         )
@@ -79,6 +84,7 @@ class SecretHandler(SecretsAPIHandler):
         self.require_admin()
         body = self.read_json(allowed={"value"}, required=frozenset({"value"}))
         record = await self.call(self.service.replace, self.username, name, body["value"])
+        self.audit("replace", secrets=[record.name])
         self.write_json(record.to_json())
 
     @web.authenticated
@@ -91,6 +97,7 @@ class SecretHandler(SecretsAPIHandler):
         if "allowed_hosts" in body:
             self.require_session("change where a secret may be sent")
         record = await self.call(self.service.update_metadata, self.username, name, body)
+        self.audit("metadata", secrets=[record.name])
         self.write_json(record.to_json())
 
     @web.authenticated
@@ -99,6 +106,7 @@ class SecretHandler(SecretsAPIHandler):
         self.require_admin()
         force = self.get_query_argument("force", "false").lower() in ("1", "true", "yes")
         await self.call(self.service.delete, self.username, name, force=force)
+        self.audit("delete", secrets=[normalize_name(name)])
         self.set_status(204)
         self.finish()
 
@@ -126,9 +134,31 @@ class OpenAPIHandler(SecretsAPIHandler):
         self.write_json(spec)
 
 
+class AuditHandler(SecretsAPIHandler):
+    """``GET /audit``: who did what with which secret. People with the admin role only."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        if self.role != "admin":
+            raise web.HTTPError(403, "Only secrets admins can read the audit log.")
+        self.require_session("read the audit log")
+        try:
+            query = AuditQuery.parse(
+                {k: self.get_query_argument(k) for k in self.request.query_arguments}
+            )
+        except InvalidInput as error:
+            raise http_error(422, str(error)) from None
+        audit_log = self.settings["secrets_audit"]
+        await audit_log.drain()  # show what happened up to now, not up to the last flush
+        events, next_id = await self.call(audit_log.page, query)
+        self.write_json({"events": [e.to_json() for e in events], "next": next_id})
+
+
 default_handlers = [
     (f"{API_PREFIX}/secrets", SecretsCollectionHandler),
     (f"{API_PREFIX}/secrets/{_NAME}", SecretHandler),
     (f"{API_PREFIX}/me", MeHandler),
+    (f"{API_PREFIX}/audit", AuditHandler),
     (f"{API_PREFIX}/openapi.json", OpenAPIHandler),
 ]

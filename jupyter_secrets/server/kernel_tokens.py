@@ -21,6 +21,7 @@ from jupyter_server.base.call_context import CallContext
 TOKEN_PREFIX = "jsk_"  # noqa: S105 - a prefix, not a token
 URL_ENV = "JUPYTER_SECRETS_URL"
 TOKEN_ENV = "JUPYTER_SECRETS_TOKEN"  # noqa: S105 - an environment variable name
+SERVER_ONLY_ENV = ("JUPYTER_SECRETS_KEY", "JUPYTER_SECRETS_KEY_FILE", "JUPYTER_SECRETS_STORE_URL")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def install_kernel_hooks(
         kernel_id = kernel_id or kernel_manager.new_kernel_id()
         token = registry.mint(username, kernel_id)
         env = dict(kwargs.get("env") or os.environ)
+        for name in SERVER_ONLY_ENV:  # the master key stays with the server
+            env.pop(name, None)
         env.update({URL_ENV: api_url, TOKEN_ENV: token})
         kwargs.update(env=env, kernel_id=kernel_id)
         try:

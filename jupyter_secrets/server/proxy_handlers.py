@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import json
+import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -17,11 +18,12 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..audit import split_destination
 from ..connections import ConnectionsService
 from ..egress.hosts import normalize_host_pattern
 from ..egress.outbound import CallSpec, Egress, UpstreamResponse
-from ..egress.placeholders import PLACEHOLDER_RE
-from ..errors import SecretsError, UpstreamFailed
+from ..egress.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
+from ..errors import EgressRefused, SecretsError, UpstreamFailed
 from .base import SecretsAPIHandler, http_error, status_for
 
 OVERHEAD_HEADER = "X-Jupyter-Secrets-Overhead-Ms"
@@ -42,6 +44,7 @@ class EgressHandler(SecretsAPIHandler):
 
     _client_gone = False
     _relay_task: asyncio.Task[Any] | None = None
+    _relayed_bytes = 0
 
     @property
     def egress(self) -> Egress:
@@ -60,20 +63,45 @@ class EgressHandler(SecretsAPIHandler):
 
     async def relay(self, spec: CallSpec) -> None:
         self._relay_task = asyncio.current_task()
+        started = time.perf_counter()
+        upstream: UpstreamResponse | None = None
+        failure: SecretsError | None = None
         try:
             async with self.egress.call(spec) as upstream:
                 await self._relay(upstream)
         except UpstreamFailed as error:
+            failure = error
             if self._headers_written:
                 self._break_stream(str(error))
                 return
             raise http_error(status_for(error), str(error)) from None
         except SecretsError as error:
+            failure = error
             raise http_error(status_for(error), str(error)) from None
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise
             self._finished = True  # nobody is left to answer
+        finally:
+            self._audit_call(spec, upstream, failure, started)
+
+    def _audit_call(
+        self, spec: CallSpec, upstream: UpstreamResponse | None, failure: SecretsError | None,
+        started: float,
+    ) -> None:
+        """One event per call: names, destination (no query), status, bytes, time, reason."""
+        refused = isinstance(failure, (EgressRefused, UnknownPlaceholder))
+        host, path = split_destination(spec.url)
+        self.audit(
+            "refused_call" if refused else "proxy_call" if spec.connection else "request_call",
+            secrets=upstream.injected if upstream else spec.names(),
+            connection=spec.connection, host=host, method=spec.method, path=path,
+            status=upstream.status if upstream else status_for(failure) if failure else None,
+            bytes=self._relayed_bytes if upstream else None,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            reason=str(failure) if failure else "the caller hung up" if self._client_gone
+            else None,
+        )
 
     async def _relay(self, upstream: UpstreamResponse) -> None:
         self.clear_header("Content-Type")
@@ -89,6 +117,7 @@ class EgressHandler(SecretsAPIHandler):
                 if self._client_gone:
                     return
                 self.write(chunk)
+                self._relayed_bytes += len(chunk)
                 await self.flush()
         except StreamClosedError:
             self._client_gone = True  # leaving the block closes the upstream call

@@ -134,6 +134,50 @@ class ConnectionRecord:
         }
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit event: who did what with which names, where to. Never a value.
+
+    Nor headers, bodies or query strings: those are where values (and other keys) travel.
+    ``id`` is assigned by the store and only grows, so it pages the log (keyset paging).
+    """
+
+    time: str
+    user: str
+    action: str
+    secrets: tuple[str, ...] = ()
+    kernel_id: str | None = None
+    notebook_path: str | None = None
+    connection: str | None = None
+    host: str | None = None
+    method: str | None = None
+    path: str | None = None
+    status: int | None = None
+    bytes: int | None = None
+    duration_ms: float | None = None
+    reason: str | None = None
+    id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "user": self.user,
+            "kernel_id": self.kernel_id,
+            "notebook_path": self.notebook_path,
+            "action": self.action,
+            "secrets": list(self.secrets),
+            "connection": self.connection,
+            "host": self.host,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "bytes": self.bytes,
+            "duration_ms": self.duration_ms,
+            "reason": self.reason,
+        }
+
+
 Change = PutValue | PatchMetadata | Remove
 
 
@@ -191,6 +235,27 @@ class SecretStore(abc.ABC):
     @abc.abstractmethod
     def record_use(self, names: Sequence[str]) -> None:
         """Bump last-used time and use count of the named secrets."""
+
+    @abc.abstractmethod
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Append audit events (ids are assigned here, in order) in one transaction."""
+
+    @abc.abstractmethod
+    def query_audit(
+        self,
+        *,
+        secret: str | None = None,
+        user: str | None = None,
+        since: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
+        """Newest first; ``before_id`` continues a page (ids below it), ``since`` is ISO UTC."""
+
+    @abc.abstractmethod
+    def prune_audit(self, older_than: str) -> int:
+        """Delete events older than an ISO UTC time; return how many went."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the default store has nothing to release."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..crypto import Sealed, SecretIdentity
 from ..errors import AlreadyExists, Conflict, NotFound
 from .base import (
+    AuditRecord,
     Change,
     ChangeResult,
     ConnectionRecord,
@@ -34,7 +35,7 @@ from .base import (
     SecretStore,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the audit table
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
     id            TEXT PRIMARY KEY,
@@ -67,6 +68,25 @@ CREATE TABLE IF NOT EXISTS connections (
     updated_at    TEXT NOT NULL,
     updated_by    TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids page the log
+    time          TEXT NOT NULL,
+    username      TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    secrets       TEXT NOT NULL DEFAULT '[]',
+    kernel_id     TEXT,
+    notebook_path TEXT,
+    connection    TEXT,
+    host          TEXT,
+    method        TEXT,
+    path          TEXT,
+    status        INTEGER,
+    bytes         INTEGER,
+    duration_ms   REAL,
+    reason        TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+CREATE INDEX IF NOT EXISTS audit_user ON audit (username, id);
 """
 _METADATA_COLUMNS = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
@@ -92,6 +112,26 @@ def _connection(row: sqlite3.Row) -> ConnectionRecord:
         created_by=row["created_by"],
         updated_at=row["updated_at"],
         updated_by=row["updated_by"],
+    )
+
+
+def _audit(row: sqlite3.Row) -> AuditRecord:
+    return AuditRecord(
+        id=row["id"],
+        time=row["time"],
+        user=row["username"],
+        action=row["action"],
+        secrets=tuple(json.loads(row["secrets"])),
+        kernel_id=row["kernel_id"],
+        notebook_path=row["notebook_path"],
+        connection=row["connection"],
+        host=row["host"],
+        method=row["method"],
+        path=row["path"],
+        status=row["status"],
+        bytes=row["bytes"],
+        duration_ms=row["duration_ms"],
+        reason=row["reason"],
     )
 
 
@@ -388,6 +428,56 @@ class SQLiteStore(SecretStore):
                 "UPDATE secrets SET last_used_at = ?, use_count = use_count + ? WHERE name = ?",
                 [(now, count, name) for name, count in counts.items()],
             )
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        if not records:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO audit (time, username, action, secrets, kernel_id, notebook_path,"
+                " connection, host, method, path, status, bytes, duration_ms, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r.time, r.user, r.action, json.dumps(list(r.secrets)), r.kernel_id,
+                  r.notebook_path, r.connection, r.host, r.method, r.path, r.status, r.bytes,
+                  r.duration_ms, r.reason) for r in records],
+            )
+
+    def query_audit(
+        self,
+        *,
+        secret: str | None = None,
+        user: str | None = None,
+        since: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
+        query = "SELECT * FROM audit WHERE 1=1"
+        args: list[object] = []
+        if secret is not None:
+            query += " AND EXISTS (SELECT 1 FROM json_each(audit.secrets) WHERE value = ?)"
+            args.append(secret)
+        if user is not None:
+            query += " AND username = ?"
+            args.append(user)
+        if since is not None:
+            query += " AND time >= ?"
+            args.append(since)
+        if action is not None:
+            query += " AND action = ?"
+            args.append(action)
+        if before_id is not None:
+            query += " AND id < ?"
+            args.append(before_id)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY id DESC LIMIT ?", [*args, limit])
+            return [_audit(r) for r in rows]
+
+    def prune_audit(self, older_than: str) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM audit WHERE time < ?", (older_than,)).rowcount
 
     def rewrap_all(self, rewrap: Rewrapper) -> int:
         changed = 0

@@ -15,11 +15,10 @@ from urllib.parse import quote
 
 import httpx
 
+from ..client._http import TOKEN_ENV, URL_ENV
 from ..errors import SecretsError
 
 API_ROOT = "api/secrets/v1"
-URL_ENV = "JUPYTER_SECRETS_URL"
-TOKEN_ENV = "JUPYTER_SECRETS_TOKEN"  # noqa: S105 - a variable name, not a token
 
 
 class APIError(SecretsError):

@@ -161,9 +161,14 @@ class SecretsPanel(VBox):
         self.value.submit(self.api, "POST" if method == "POST" else "PUT", name, fields, done)
 
     def _save_edit(self, form: Form, record: Record) -> None:
+        """Send only what changed: a kernel may edit a description, but where a value may
+        go (allowed hosts) is changed from a person's session, and the server says so."""
+        fields: dict[str, Any] = {"description": form.text("Description").strip()}
+        hosts = parse_hosts(form.text("Allowed hosts"))
+        if list(hosts) != list(record.get("allowed_hosts") or []):
+            fields["allowed_hosts"] = hosts
         try:
-            self.api.patch(record["name"], description=form.text("Description").strip(),
-                           allowed_hosts=parse_hosts(form.text("Allowed hosts")))
+            self.api.patch(record["name"], **fields)
         except APIError as error:
             form.show_error(str(error))
             return

@@ -1,0 +1,325 @@
+"""The audit log: who changed or used which secret, when, from which kernel, to where.
+
+An event holds names and call metadata only: never a value, header, body or query string
+(values travel in those, and so do keys that are not ours). Events are queued in memory and
+written in a worker thread at most once a second, so a proxied call never waits on the
+database; the server drains the queue at shutdown and before it answers an audit query.
+Outside an event loop (the CLI) events are written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import InvalidInput
+from .store.base import AuditRecord, ConnectionRecord, SecretStore
+from .validation import normalize_name
+
+log = logging.getLogger("ServerApp.jupyter_secrets")
+
+ACTIONS = (
+    "create", "replace", "delete", "metadata", "batch",
+    "connection_create", "connection_update", "connection_delete",
+    "proxy_call", "request_call", "refused_call", "rotate_key",
+)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_REASON = 300
+MAX_PATH = 2048
+PRUNE_EVERY = timedelta(days=1)
+# A URL's query inside free text (an upstream's error message): it may carry a key.
+_URL_QUERY_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#]*)[?#][^\s]*")
+
+PathLookup = Callable[[str], Awaitable[str | None]]
+
+
+def now_iso(now: datetime | None = None) -> str:
+    """UTC with milliseconds and a ``Z``: sorts as text, so the store compares strings."""
+    now = now or datetime.now(timezone.utc)
+    return now.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def split_destination(url: str) -> tuple[str | None, str]:
+    """``(host[:port], path)`` of a URL; the query string and fragment are dropped."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if host and ":" in host:
+        host = f"[{host}]"
+    if host and port is not None:
+        host = f"{host}:{port}"
+    return host, (parts.path or "/")[:MAX_PATH]
+
+
+def safe_reason(text: str | None) -> str | None:
+    """A refusal or failure message fit for the log: URL queries cut, length bounded."""
+    if not text:
+        return None
+    text = _URL_QUERY_RE.sub(r"\1?…", " ".join(text.split()))
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def connection_fields(record: ConnectionRecord) -> dict[str, Any]:
+    """What an event says about a connection: its name, the secrets it uses, its host."""
+    host, _ = split_destination(record.base_url)
+    return {"connection": record.name, "secrets": record.secrets_used(), "host": host}
+
+
+def parse_since(raw: str) -> str:
+    """An ISO 8601 date or time (naive means UTC) as the store's UTC text."""
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput(
+            "since must be an ISO 8601 date or time, like 2024-05-01 or 2024-05-01T12:00:00Z."
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return now_iso(when)
+
+
+def _positive_int(raw: object, what: str, maximum: int | None = None) -> int:
+    text = str(raw).strip()
+    bound = f" from 1 to {maximum}" if maximum else " of 1 or more"
+    if not text.isdigit() or int(text) < 1 or (maximum is not None and int(text) > maximum):
+        raise InvalidInput(f"{what} must be a whole number{bound}.")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Validated filters, shared by the REST API and the CLI."""
+
+    secret: str | None = None
+    user: str | None = None
+    since: str | None = None
+    action: str | None = None
+    limit: int = DEFAULT_LIMIT
+    before_id: int | None = None
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str | None]) -> AuditQuery:
+        """From raw text filters (query arguments, CLI options); ``InvalidInput`` if bad."""
+        given = {k: v for k, v in args.items() if v is not None and v != ""}
+        unknown = set(given) - {"secret", "user", "since", "action", "limit", "before"}
+        if unknown:
+            raise InvalidInput(
+                f"Unknown filter(s): {', '.join(sorted(unknown))}. "
+                "Allowed: secret, user, action, since, limit, before."
+            )
+        secret = None
+        if "secret" in given:
+            try:
+                secret = normalize_name(given["secret"])
+            except InvalidInput as error:
+                raise InvalidInput(f"secret: {error}") from None
+        user = given.get("user")
+        if user is not None and len(user) > 256:
+            raise InvalidInput("user must be at most 256 characters.")
+        action = given.get("action")
+        if action is not None and action not in ACTIONS:
+            raise InvalidInput(f"action must be one of: {', '.join(ACTIONS)}.")
+        return cls(
+            secret=secret,
+            user=user,
+            since=parse_since(given["since"]) if "since" in given else None,
+            action=action,
+            limit=_positive_int(given["limit"], "limit", MAX_LIMIT)
+            if "limit" in given else DEFAULT_LIMIT,
+            before_id=_positive_int(given["before"], "before") if "before" in given else None,
+        )
+
+
+def session_path_lookup(session_manager: Any) -> PathLookup:
+    """Notebook path of a kernel's session (jupyter_server's SessionManager), else None."""
+
+    async def lookup(kernel_id: str) -> str | None:
+        try:
+            model = await session_manager.get_session(kernel_id=kernel_id)
+        except Exception:  # no session (a bare kernel), or it just ended
+            return None
+        path = model.get("path") if isinstance(model, dict) else None
+        return str(path) if path else None
+
+    return lookup
+
+
+class AuditLog:
+    """Queues events in memory; one worker-thread write per second at most."""
+
+    def __init__(
+        self,
+        store: SecretStore,
+        *,
+        retention_days: int = 90,
+        interval_s: float = 1.0,
+        notebook_path: PathLookup | None = None,
+    ) -> None:
+        self.store = store
+        self.retention_days = retention_days
+        self.interval_s = interval_s
+        self.notebook_path = notebook_path
+        self._pending: list[AuditRecord] = []
+        self._lock = threading.Lock()  # the queue: noted on the loop, taken by any flush
+        self._write_lock = threading.Lock()  # one writer at a time, in order
+        self._drain_lock: asyncio.Lock | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_prune: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"AuditLog(retention_days={self.retention_days}, pending={len(self._pending)})"
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(
+        self,
+        action: str,
+        *,
+        user: str,
+        secrets: Iterable[str] = (),
+        kernel_id: str | None = None,
+        notebook_path: str | None = None,
+        connection: str | None = None,
+        host: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        bytes: int | None = None,  # shadows the builtin: it is the field's name in the API
+        duration_ms: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Note one event; cheap (no I/O) when called on the server's event loop."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        event = AuditRecord(
+            time=now_iso(),
+            user=user,
+            action=action,
+            secrets=tuple(sorted(set(secrets))),
+            kernel_id=kernel_id,
+            notebook_path=notebook_path,
+            connection=connection,
+            host=host,
+            method=method.upper() if method else None,
+            path=path.split("?", 1)[0].split("#", 1)[0][:MAX_PATH] if path else None,
+            status=status,
+            bytes=bytes,
+            duration_ms=None if duration_ms is None else round(duration_ms, 2),
+            reason=safe_reason(reason),
+        )
+        with self._lock:
+            self._pending.append(event)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (the CLI): nothing to keep fast, write now
+            self.flush()
+            return
+        if self._timer is None:
+            self._timer = loop.call_later(self.interval_s, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self.drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _take(self) -> list[AuditRecord]:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        return batch
+
+    async def drain(self) -> None:
+        """Write everything noted so far, notebook paths filled in; off the event loop."""
+        if self._drain_lock is None:
+            self._drain_lock = asyncio.Lock()
+        async with self._drain_lock:  # keeps ids in the order events were noted
+            batch = self._take()
+            if not batch:
+                return
+            batch = await self._with_paths(batch)
+            await asyncio.get_running_loop().run_in_executor(None, self._write, batch)
+
+    async def _with_paths(self, batch: list[AuditRecord]) -> list[AuditRecord]:
+        """Looked up once per kernel per flush, so the proxy never waits for it."""
+        if self.notebook_path is None:
+            return batch
+        paths: dict[str, str | None] = {}
+        out: list[AuditRecord] = []
+        for event in batch:
+            if event.kernel_id and event.notebook_path is None:
+                if event.kernel_id not in paths:
+                    paths[event.kernel_id] = await self.notebook_path(event.kernel_id)
+                if paths[event.kernel_id]:
+                    event = replace(event, notebook_path=paths[event.kernel_id])
+            out.append(event)
+        return out
+
+    def _write(self, batch: list[AuditRecord]) -> None:
+        with self._write_lock:
+            try:
+                self.store.append_audit(batch)
+            except Exception:  # recording must never break calls; say what was lost
+                actions = ", ".join(sorted({e.action for e in batch}))
+                log.warning("jupyter-secrets: could not write %d audit event(s) (%s)",
+                            len(batch), actions, exc_info=True)
+            self.prune_if_due()
+
+    def flush(self) -> None:
+        """Write what is pending now, synchronously (the CLI, or a last resort)."""
+        batch = self._take()
+        if batch:
+            self._write(batch)
+
+    async def aclose(self) -> None:
+        """At shutdown: stop the timer and write everything still queued."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
+
+    # -- retention -------------------------------------------------------------------------
+
+    def prune_if_due(self, now: datetime | None = None) -> int:
+        """Drop events older than the retention period; runs at most once a day."""
+        if self.retention_days <= 0:
+            return 0
+        now = now or datetime.now(timezone.utc)
+        if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY:
+            return 0
+        self._last_prune = now
+        try:
+            removed = self.store.prune_audit(now_iso(now - timedelta(days=self.retention_days)))
+        except Exception:
+            log.warning("jupyter-secrets: could not prune the audit log", exc_info=True)
+            return 0
+        if removed:
+            log.info("jupyter-secrets: pruned %d audit event(s) older than %d days", removed,
+                     self.retention_days)
+        return removed
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def page(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
+        """One page, newest first, and the ``before`` id of the next page (None at the end)."""
+        rows = self.store.query_audit(
+            secret=query.secret, user=query.user, since=query.since, action=query.action,
+            limit=query.limit + 1, before_id=query.before_id,
+        )
+        events = rows[: query.limit]
+        more = len(rows) > query.limit
+        return events, (events[-1].id if more and events else None)
+
