@@ -98,6 +98,26 @@ def cmd_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Change a secret's description or allowed hosts; the value is left alone."""
+    fields: dict[str, object] = {}
+    if args.description is not None:
+        fields["description"] = args.description
+    if args.no_allowed_hosts:
+        fields["allowed_hosts"] = []
+    elif args.allowed_host is not None:
+        fields["allowed_hosts"] = args.allowed_host
+    if not fields:
+        raise SecretsError("Nothing to change: give --description, --allowed-host or "
+                           "--no-allowed-hosts.")
+    service = _service()
+    record = service.update_metadata(_actor(), args.name, fields)
+    _audit(service).record("metadata", user=_actor(), secrets=[record.name])
+    hosts = ", ".join(record.allowed_hosts) or "none (connections only)"
+    print(f"Updated {record.name}: allowed hosts {hosts}.")
+    return 0
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     service = _service()
     name = service.get(args.name).name
@@ -193,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-newline", action="store_true",
                    help="keep a trailing newline read from stdin (stripped by default)")
     p.set_defaults(func=cmd_set)
+
+    p = sub.add_parser("edit", help="change a secret's description or allowed hosts")
+    p.add_argument("name")
+    p.add_argument("--description")
+    p.add_argument("--allowed-host", action="append", metavar="HOST",
+                   help="replace the allowed hosts with these (repeatable)")
+    p.add_argument("--no-allowed-hosts", action="store_true",
+                   help="allow no host (the secret then works through connections only)")
+    p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("delete", help="delete a secret")
     p.add_argument("name")

