@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -140,3 +141,51 @@ def upstream(canary: str) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def settings(jp_serverapp: Any) -> dict[str, Any]:
+    """The running extension's services (to set up state without going through REST)."""
+    return jp_serverapp.web_app.settings
+
+
+@pytest.fixture
+def server_url(jp_serverapp: Any, jp_base_url: str, http_server: Any) -> str:
+    """The API's real URL; ``http_server`` makes pytest-jupyter listen on its port."""
+    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}api/secrets/v1"
+
+
+@pytest.fixture
+def auth(jp_serverapp: Any) -> dict[str, str]:
+    return {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+
+
+@pytest.fixture
+def up_connection(settings: dict[str, Any], upstream: Any, canary: str) -> Any:
+    """Connection ``up`` to the loopback upstream, bearer auth with the canary as key."""
+    return settings["secrets_connections"].create("admin", {
+        "name": "up", "preset": "http", "base_url": upstream.url, "value": canary,
+        "auth": {"scheme": "bearer"}})
+
+
+@pytest.fixture
+def example_token(settings: dict[str, Any], upstream: Any, canary: str) -> str:
+    """Secret EXAMPLE_TOKEN (the canary), allowed to go to the loopback upstream only."""
+    host = f"127.0.0.1:{upstream.port}"
+    settings["secrets_service"].create("admin", "EXAMPLE_TOKEN", canary, allowed_hosts=[host])
+    return host
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: isolated Jupyter dirs, a temp store, a fresh key."""
+    from jupyter_secrets.keys import generate_key_text
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_SECRETS_STORE_URL=f"sqlite:///{tmp_path}/store/secrets.db",
+        JUPYTER_SECRETS_KEY=generate_key_text(),
+    )
+    return env

@@ -8,69 +8,22 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from jupyter_secrets.audit import AuditLog, AuditQuery, now_iso
 from jupyter_secrets.errors import InvalidInput
-from jupyter_secrets.keys import generate_key_text
 from jupyter_secrets.store.base import AuditRecord
 from jupyter_secrets.store.sqlite import SQLiteStore
 
-from .helpers import ADMIN, ANONYMOUS, USER, assert_no_canary
+from .helpers import ADMIN, ANONYMOUS, USER, assert_no_canary, http, run_cli
 from .kernels import Kernel
 
 ME = getpass.getuser()  # the actor on a single-user (token) server, and the CLI's user
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
-
-
-async def http(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A real client call from a thread, so the server's event loop keeps serving."""
-
-    def call() -> httpx.Response:
-        with httpx.Client(timeout=30) as client:
-            return client.request(method, url, **kwargs)
-
-    return await asyncio.to_thread(call)
-
-
-@pytest.fixture
-def settings(jp_serverapp):
-    return jp_serverapp.web_app.settings
-
-
-@pytest.fixture
-def server_url(jp_serverapp, jp_base_url, http_server) -> str:
-    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}api/secrets/v1"
-
-
-@pytest.fixture
-def auth(jp_serverapp) -> dict[str, str]:
-    return {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
-
-
-@pytest.fixture
-def up_connection(settings, upstream, canary):
-    """Connection ``up`` to the loopback upstream, made through the service (not audited)."""
-    return settings["secrets_connections"].create("admin", {
-        "name": "up", "preset": "http", "base_url": upstream.url, "value": canary,
-        "auth": {"scheme": "bearer"}})
-
-
-@pytest.fixture
-def example_token(settings, upstream, canary) -> str:
-    host = f"127.0.0.1:{upstream.port}"
-    settings["secrets_service"].create("admin", "EXAMPLE_TOKEN", canary, allowed_hosts=[host])
-    return host
 
 
 async def audit(api, headers: dict[str, str] | None = None, **params: str) -> list[dict]:
@@ -362,31 +315,14 @@ async def test_the_server_prunes_at_start_up(aged_store, api):
 # -- CLI ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        JUPYTER_SECRETS_STORE_URL=f"sqlite:///{tmp_path}/cli-store/secrets.db",
-        JUPYTER_SECRETS_KEY=generate_key_text(),
-    )
-    return env
-
-
-def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([JUPYTER, "secrets", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_cli_writes_are_audited_and_the_cli_reads_the_log(cli_env, canary):
-    assert cli(cli_env, "set", "gh-token", stdin=canary).returncode == 0
-    assert cli(cli_env, "set", "GH_TOKEN", stdin=canary + "x").returncode == 0
-    assert cli(cli_env, "set", "OTHER", stdin=canary).returncode == 0
-    assert cli(cli_env, "delete", "OTHER").returncode == 0
-    assert cli(cli_env, "rotate-key").returncode == 0
+    assert run_cli(cli_env, "set", "gh-token", stdin=canary).returncode == 0
+    assert run_cli(cli_env, "set", "GH_TOKEN", stdin=canary + "x").returncode == 0
+    assert run_cli(cli_env, "set", "OTHER", stdin=canary).returncode == 0
+    assert run_cli(cli_env, "delete", "OTHER").returncode == 0
+    assert run_cli(cli_env, "rotate-key").returncode == 0
 
-    result = cli(cli_env, "audit", "--json")
+    result = run_cli(cli_env, "audit", "--json")
     assert result.returncode == 0, result.stderr
     page = json.loads(result.stdout)
     assert [(e["action"], e["secrets"]) for e in page["events"]] == [
@@ -396,16 +332,16 @@ def test_cli_writes_are_audited_and_the_cli_reads_the_log(cli_env, canary):
     assert all(e["kernel_id"] is None for e in page["events"])
     assert "data key(s) under master key" in page["events"][0]["reason"]
 
-    text = cli(cli_env, "audit", "--secret", "gh-token", "--limit", "1")
+    text = run_cli(cli_env, "audit", "--secret", "gh-token", "--limit", "1")
     assert text.returncode == 0
     lines = text.stdout.strip().splitlines()
     assert "replace" in lines[0] and "GH_TOKEN" in lines[0] and ME in lines[0]
     assert lines[-1] == f"More: add --before {page['events'][3]['id']}"
-    older = cli(cli_env, "audit", "--secret", "GH_TOKEN", "--before",
+    older = run_cli(cli_env, "audit", "--secret", "GH_TOKEN", "--before",
                 str(page["events"][3]["id"]))
     assert "create" in older.stdout and "More" not in older.stdout
-    assert "No audit events match." in cli(cli_env, "audit", "--user", "nobody").stdout
-    bad = cli(cli_env, "audit", "--since", "soon")
+    assert "No audit events match." in run_cli(cli_env, "audit", "--user", "nobody").stdout
+    bad = run_cli(cli_env, "audit", "--since", "soon")
     assert bad.returncode == 1 and "since must be an ISO 8601" in bad.stderr
     for output in (result, text, older):
         assert_no_canary(canary, output.stdout, output.stderr, where="CLI output")
@@ -441,7 +377,7 @@ async def test_the_value_appears_in_no_audit_row(
                JUPYTER_SECRETS_STORE_URL=f"sqlite:///{store_path}",
                JUPYTER_SECRETS_KEY_FILE=str(key_file))
     for args in (("audit",), ("audit", "--json", "--limit", "1000")):
-        result = await asyncio.to_thread(cli, env, *args)
+        result = await asyncio.to_thread(run_cli, env, *args)
         assert result.returncode == 0, result.stderr
         assert "PLAIN" in result.stdout
         assert_no_canary(canary, result.stdout, result.stderr, where="CLI audit")

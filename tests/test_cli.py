@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from jupyter_secrets.crypto import Keyring, open_sealed, reveal
 from jupyter_secrets.keys import generate_key_text
 from jupyter_secrets.store import open_store
 
-from .helpers import assert_no_canary
-
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        JUPYTER_SECRETS_STORE_URL=f"sqlite:///{tmp_path}/store/secrets.db",
-        JUPYTER_SECRETS_KEY=generate_key_text(),
-    )
-    return env
-
-
-def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [JUPYTER, "secrets", *args], input=stdin, env=env, capture_output=True, text=True,
-        timeout=60,
-    )
+from .helpers import JUPYTER, assert_no_canary
+from .helpers import run_cli as run
 
 
 def stored_value(env: dict[str, str], name: str) -> str:

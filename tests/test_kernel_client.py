@@ -14,11 +14,6 @@ from .kernels import Kernel
 
 
 @pytest.fixture
-def settings(jp_serverapp):
-    return jp_serverapp.web_app.settings
-
-
-@pytest.fixture
 def base(jp_serverapp, jp_base_url, http_server) -> str:
     return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}"
 

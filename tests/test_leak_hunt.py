@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -25,10 +24,8 @@ import pytest
 
 from jupyter_secrets.keys import generate_key_text
 
-from .helpers import assert_no_canary, canary_forms
+from .helpers import JUPYTER, assert_no_canary, canary_forms
 from .kernels import Kernel
-
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+from .helpers import JUPYTER
 
 
 def test_server_extension_is_enabled_on_install():

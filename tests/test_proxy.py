@@ -4,63 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from typing import Any
 
 import httpx
 import pytest
 
-from .helpers import assert_no_canary
+from .helpers import assert_no_canary, http, stream_reads
 
 OVERHEAD = "X-Jupyter-Secrets-Overhead-Ms"
-
-
-async def http(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A real client call from a thread, so the server's event loop keeps serving."""
-
-    def call() -> httpx.Response:
-        with httpx.Client(timeout=30) as client:
-            return client.request(method, url, **kwargs)
-
-    return await asyncio.to_thread(call)
-
-
-async def stream_reads(method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, list]:
-    """Stream a response from a thread, noting when each raw chunk arrived."""
-
-    def call() -> tuple[httpx.Response, list[tuple[float, bytes]]]:
-        started = time.monotonic()
-        reads: list[tuple[float, bytes]] = []
-        with httpx.Client(timeout=30) as client, client.stream(method, url, **kwargs) as r:
-            for chunk in r.iter_raw():
-                reads.append((time.monotonic() - started, chunk))
-        return r, reads
-
-    return await asyncio.to_thread(call)
-
-
-@pytest.fixture
-def settings(jp_serverapp):
-    return jp_serverapp.web_app.settings
-
-
-@pytest.fixture
-def up_connection(settings, upstream, canary):
-    """Connection ``up`` to the loopback upstream, bearer auth with the canary as key."""
-    return settings["secrets_connections"].create("admin", {
-        "name": "up", "preset": "http", "base_url": upstream.url, "value": canary,
-        "auth": {"scheme": "bearer"}})
-
-
-@pytest.fixture
-def server_url(jp_serverapp, jp_base_url, http_server) -> str:
-    """The API's real URL; ``http_server`` makes pytest-jupyter listen on its port."""
-    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}api/secrets/v1"
-
-
-@pytest.fixture
-def auth(jp_serverapp) -> dict[str, str]:
-    return {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
 
 
 async def test_proxy_injects_the_key_and_strips_the_callers_credentials(
@@ -151,13 +101,6 @@ async def test_unreachable_upstream_is_a_502(api, server_url, auth, canary):
 
 
 # -- ad-hoc requests with placeholders ---------------------------------------------------------
-
-
-@pytest.fixture
-def example_token(settings, upstream, canary):
-    host = f"127.0.0.1:{upstream.port}"
-    settings["secrets_service"].create("admin", "EXAMPLE_TOKEN", canary, allowed_hosts=[host])
-    return host
 
 
 async def test_request_fills_placeholders_only_where_allowed(

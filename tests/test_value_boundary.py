@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from jupyter_secrets.keys import generate_key_text
 
-from .helpers import assert_no_canary
-
-JUPYTER = str(Path(sys.executable).with_name("jupyter"))
+from .helpers import JUPYTER, assert_no_canary
 
 
 @pytest.fixture

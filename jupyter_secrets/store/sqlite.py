@@ -98,6 +98,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _where(conditions: dict[str, object | None]) -> tuple[str, list[object]]:
+    """AND together the constant SQL fragments whose parameter is given."""
+    given = {sql: value for sql, value in conditions.items() if value is not None}
+    return " AND ".join(["1=1", *given]), list(given.values())
+
+
 def _connection(row: sqlite3.Row) -> ConnectionRecord:
     return ConnectionRecord(
         name=row["name"],
@@ -209,14 +215,8 @@ class SQLiteStore(SecretStore):
     # -- reads -----------------------------------------------------------------------------
 
     def list(self, *, owner: str | None = None, kind: Kind | None = None) -> list[SecretRecord]:
-        query = f"SELECT {_METADATA_COLUMNS} FROM secrets WHERE 1=1"  # noqa: S608 - constants
-        args: list[str] = []
-        if owner is not None:
-            query += " AND owner = ?"
-            args.append(owner)
-        if kind is not None:
-            query += " AND kind = ?"
-            args.append(kind)
+        where, args = _where({"owner = ?": owner, "kind = ?": kind})
+        query = f"SELECT {_METADATA_COLUMNS} FROM secrets WHERE {where}"  # noqa: S608 - constants
         with self._connect() as conn:
             return [_record(r) for r in conn.execute(query + " ORDER BY name", args)]
 
@@ -454,23 +454,14 @@ class SQLiteStore(SecretStore):
         limit: int = 100,
         before_id: int | None = None,
     ) -> list[AuditRecord]:
-        query = "SELECT * FROM audit WHERE 1=1"
-        args: list[object] = []
-        if secret is not None:
-            query += " AND EXISTS (SELECT 1 FROM json_each(audit.secrets) WHERE value = ?)"
-            args.append(secret)
-        if user is not None:
-            query += " AND username = ?"
-            args.append(user)
-        if since is not None:
-            query += " AND time >= ?"
-            args.append(since)
-        if action is not None:
-            query += " AND action = ?"
-            args.append(action)
-        if before_id is not None:
-            query += " AND id < ?"
-            args.append(before_id)
+        where, args = _where({
+            "EXISTS (SELECT 1 FROM json_each(audit.secrets) WHERE value = ?)": secret,
+            "username = ?": user,
+            "time >= ?": since,
+            "action = ?": action,
+            "id < ?": before_id,
+        })
+        query = f"SELECT * FROM audit WHERE {where}"  # noqa: S608 - constant fragments
         with self._connect() as conn:
             rows = conn.execute(query + " ORDER BY id DESC LIMIT ?", [*args, limit])
             return [_audit(r) for r in rows]
