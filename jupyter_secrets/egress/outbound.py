@@ -139,6 +139,10 @@ class UsageRecorder:
 
 def _host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
+    if find_names(parts.netloc):
+        # The host is what the allowlist checks; a value in it would also leak through DNS.
+        raise EgressRefused("A {{secrets.NAME}} placeholder cannot be part of the host; use it "
+                            "in the path, query, headers or body.")
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise EgressRefused(f"Only http(s) URLs with a host can be called (got {parts.scheme}).")
     try:
