@@ -38,6 +38,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/redaction.py
 
 clean:
 	rm -rf $(VENV) labextension/node_modules jupyter_secrets/labextension test-artifacts
