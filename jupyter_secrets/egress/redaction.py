@@ -67,6 +67,11 @@ class ValueIndex:
         names = self._scrubber.names if self._scrubber else ()
         return f"ValueIndex({len(names)} secrets)"
 
+    @property
+    def last_built(self) -> Scrubber | None:
+        """The scrubber from the last successful build, without touching the store."""
+        return self._scrubber
+
     def invalidate(self) -> None:
         self._checked_at = 0.0
 
@@ -195,7 +200,7 @@ class ScrubbingFilter(logging.Filter):
         try:
             scrubbed = self.index.scrub_text(message)
         except Exception:  # the store is unreachable: keep using the last index we built
-            scrubber = self.index._scrubber
+            scrubber = self.index.last_built
             scrubbed = scrubber.scrub_text(message) if scrubber else message
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
