@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jupyter_secrets.egress.scrub import Scrubber  # noqa: E402
+from jupyter_secrets.boundary.scrub import Scrubber  # noqa: E402
 
 
 def timed(fn, repeat: int = 5) -> float:

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 
 from jupyter_core.application import JupyterApp
 
-from .audit import AuditLog, AuditQuery
 from .errors import SecretsError
 from .keys import generate_key_text
-from .service import SecretsService
+from .runtime import SecretsRuntime, build_runtime
+from .services.audit import AuditQuery
+from .settings import SecretsSettings
 
 log = logging.getLogger("jupyter_secrets.cli")
 
@@ -32,26 +33,15 @@ class _ConfigLoader(JupyterApp):
     config_file_name = "jupyter_server_config"
 
 
-def _service() -> SecretsService:
-    from .bootstrap import open_service
-    from .settings import SecretsSettings
-
+def _runtime() -> SecretsRuntime:
+    """The same runtime the server builds, from the same configuration."""
     loader = _ConfigLoader()
     loader.initialize([])
-    settings = SecretsSettings.from_server_config(loader.config)
-    return open_service(
-        store_url=settings.store_url, key_file=settings.key_file, limits=settings.limits(),
-        log=log,
-    )
+    return build_runtime(SecretsSettings.from_server_config(loader.config), log=log)
 
 
 def _actor() -> str:
     return getpass.getuser()
-
-
-def _audit(service: SecretsService) -> AuditLog:
-    """Written at once (no event loop here); pruning is left to the server's settings."""
-    return AuditLog(service.store, retention_days=0)
 
 
 def _read_value(keep_newline: bool) -> str:
@@ -67,7 +57,7 @@ def _read_value(keep_newline: bool) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = _service().list(kind=None if args.all else "user")
+    records = _runtime().secrets.list(kind=None if args.all else "user")
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2))
         return 0
@@ -84,15 +74,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_set(args: argparse.Namespace) -> int:
     value = _read_value(args.keep_newline)
-    service = _service()
-    record = service.upsert(
+    runtime = _runtime()
+    record = runtime.secrets.upsert(
         _actor(),
         args.name,
         value,
         description=args.description,
         allowed_hosts=args.allowed_host,
     )
-    _audit(service).record("create" if record.version == 1 else "replace", user=_actor(),
+    runtime.audit.record("create" if record.version == 1 else "replace", user=_actor(),
                            secrets=[record.name])
     print(f"Saved {record.name} (version {record.version}).")
     return 0
@@ -110,28 +100,29 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not fields:
         raise SecretsError("Nothing to change: give --description, --allowed-host or "
                            "--no-allowed-hosts.")
-    service = _service()
-    record = service.update_metadata(_actor(), args.name, fields)
-    _audit(service).record("metadata", user=_actor(), secrets=[record.name])
+    runtime = _runtime()
+    record = runtime.secrets.update_metadata(_actor(), args.name, fields)
+    runtime.audit.record("metadata", user=_actor(), secrets=[record.name])
     hosts = ", ".join(record.allowed_hosts) or "none (connections only)"
     print(f"Updated {record.name}: allowed hosts {hosts}.")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    service = _service()
-    name = service.get(args.name).name
-    service.delete(_actor(), name)
-    _audit(service).record("delete", user=_actor(), secrets=[name])
+    runtime = _runtime()
+    name = runtime.secrets.get(args.name).name
+    runtime.secrets.delete(name)
+    runtime.audit.record("delete", user=_actor(), secrets=[name])
     print(f"Deleted {name}.")
     return 0
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    service = _service()
+    runtime = _runtime()
+    service = runtime.secrets
     changed = service.rotate_master_key()
     primary = service.keyring.primary.key_id
-    _audit(service).record("rotate_key", user=_actor(),
+    runtime.audit.record("rotate_key", user=_actor(),
                            reason=f"re-wrapped {changed} data key(s) under master key {primary}")
     print(f"Re-wrapped {changed} data key(s) under master key {primary}.")
     others = [k for k in service.keyring.key_ids if k != primary]
@@ -145,12 +136,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     """Report (and with --redact, replace) stored values found in files: names only."""
     from pathlib import Path
 
-    from .egress.redaction import ValueIndex
-
     root = Path(args.path)
     if not root.exists():
         raise SecretsError(f"Nothing at {root}.")
-    index = ValueIndex(_service())
+    index = _runtime().values
     found = 0
     for path, redaction in index.scan_tree(root, redact=args.redact):
         found += 1
@@ -165,7 +154,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     query = AuditQuery.parse({"secret": args.secret, "user": args.user, "since": args.since,
                               "action": args.action, "limit": args.limit,
                               "before": args.before})
-    events, next_id = _audit(_service()).page(query)
+    events, next_id = _runtime().audit.page(query)
     if args.json:
         print(json.dumps({"events": [e.to_json() for e in events], "next": next_id}, indent=2))
         return 0

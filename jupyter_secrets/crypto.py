@@ -108,10 +108,6 @@ class MasterKey:
         self._aead = AESGCM(material)
 
     @classmethod
-    def generate(cls) -> MasterKey:
-        return cls(os.urandom(KEY_BYTES))
-
-    @classmethod
     def from_text(cls, text: str) -> MasterKey:
         """Parse base64 (standard or URL-safe, padding optional) of 32 random bytes."""
         cleaned = text.strip()

@@ -20,12 +20,24 @@ class NotFound(SecretsError):
     """The named secret (or connection) does not exist."""
 
 
+class SecretNotFound(NotFound):
+    """A secret asked for by name does not exist; ``name`` says which."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No secret named {name}.")
+        self.name = name
+
+
 class AlreadyExists(SecretsError):
     """A create would overwrite an existing name."""
 
 
 class Conflict(SecretsError):
     """The change is well-formed but not allowed in the current state (e.g. a system secret)."""
+
+
+class ConcurrentChange(Conflict):
+    """Another writer changed the row between our read and our write; try again."""
 
 
 class PermissionDenied(SecretsError):

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from .crypto import KEY_BYTES, Keyring, export_key
 from .errors import MasterKeyInvalid, MasterKeyUnavailable
-
-KEY_ENV = "JUPYTER_SECRETS_KEY"
+from .protocol import KEY_ENV
 
 
 def generate_key_text() -> str:

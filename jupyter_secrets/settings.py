@@ -7,14 +7,31 @@ class instead of importing the server (which takes seconds to import).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
 from traitlets import Bool, Float, Int, Set, Unicode, default
 from traitlets.config import Config, Configurable
 
-from .bootstrap import default_key_file, default_store_url
-from .service import DEFAULT_MAX_BATCH, Limits
+from .protocol import KEY_FILE_ENV, STORE_URL_ENV
+from .services.secrets import DEFAULT_MAX_BATCH, Limits
 from .validation import DEFAULT_MAX_VALUE_BYTES
 
 CONFIG_SECTION = "SecretsExtensionApp"
+
+
+def default_store_url() -> str:
+    if os.environ.get(STORE_URL_ENV):
+        return os.environ[STORE_URL_ENV]
+    return "sqlite:///" + str(Path(jupyter_data_dir(), "jupyter_secrets", "secrets.db"))
+
+
+def default_key_file() -> str:
+    """Beside, not inside, the database's folder: copying that folder leaves the key behind."""
+    if os.environ.get(KEY_FILE_ENV):
+        return os.environ[KEY_FILE_ENV]
+    return str(Path(jupyter_data_dir(), "jupyter_secrets.key"))
 
 
 class SecretsSettings(Configurable):

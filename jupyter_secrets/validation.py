@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .boundary.hosts import normalize_host_pattern
 from .crypto import Plaintext
 from .errors import InvalidInput, TooLarge
 
@@ -70,8 +71,6 @@ def validate_description(raw: object) -> str:
 
 def validate_allowed_hosts(raw: object) -> tuple[str, ...]:
     """Normalise the hosts a secret may be sent to (``api.example.com``, ``*.example.com``)."""
-    from .egress.hosts import normalize_host_pattern
-
     if raw is None:
         return ()
     if isinstance(raw, str) or not isinstance(raw, Iterable):

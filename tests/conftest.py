@@ -150,6 +150,12 @@ def settings(jp_serverapp: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def runtime(jp_serverapp: Any) -> Any:
+    """The running extension's runtime (to set up state without going through REST)."""
+    return jp_serverapp.web_app.settings["jupyter_secrets_runtime"]
+
+
+@pytest.fixture
 def server_url(jp_serverapp: Any, jp_base_url: str, http_server: Any) -> str:
     """The API's real URL; ``http_server`` makes pytest-jupyter listen on its port."""
     return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}api/secrets/v1"
@@ -161,18 +167,18 @@ def auth(jp_serverapp: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def up_connection(settings: dict[str, Any], upstream: Any, canary: str) -> Any:
+def up_connection(runtime: Any, upstream: Any, canary: str) -> Any:
     """Connection ``up`` to the loopback upstream, bearer auth with the canary as key."""
-    return settings["secrets_connections"].create("admin", {
+    return runtime.connections.create("admin", {
         "name": "up", "preset": "http", "base_url": upstream.url, "value": canary,
         "auth": {"scheme": "bearer"}})
 
 
 @pytest.fixture
-def example_token(settings: dict[str, Any], upstream: Any, canary: str) -> str:
+def example_token(runtime: Any, upstream: Any, canary: str) -> str:
     """Secret EXAMPLE_TOKEN (the canary), allowed to go to the loopback upstream only."""
     host = f"127.0.0.1:{upstream.port}"
-    settings["secrets_service"].create("admin", "EXAMPLE_TOKEN", canary, allowed_hosts=[host])
+    runtime.secrets.create("admin", "EXAMPLE_TOKEN", canary, allowed_hosts=[host])
     return host
 
 

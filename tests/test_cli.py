@@ -104,7 +104,7 @@ def test_mismatched_prompt_saves_nothing(cli_env):
 
 def test_rotation_rewraps_every_secret_and_loses_none(cli_env, canary):
     store = open_store(cli_env["JUPYTER_SECRETS_STORE_URL"])
-    from jupyter_secrets.service import SecretsService
+    from jupyter_secrets.services.secrets import SecretsService
 
     old_key = cli_env["JUPYTER_SECRETS_KEY"]
     service = SecretsService(store, Keyring.from_text(old_key))

@@ -36,14 +36,14 @@ def start_kernel(jp_fetch, jp_serverapp, http_server):
 
 
 @pytest.fixture
-def connected(settings, upstream, canary):
+def connected(runtime, settings, upstream, canary):
     """An OpenAI-style and an Anthropic-style connection to the loopback upstream."""
-    connections = settings["secrets_connections"]
+    connections = runtime.connections
     connections.create("admin", {"name": "llm", "preset": "openai",
                                  "base_url": f"{upstream.url}/v1", "value": canary})
     connections.create("admin", {"name": "claude", "preset": "anthropic",
                                  "base_url": upstream.url, "value": canary})
-    settings["secrets_service"].create("admin", "EXAMPLE_TOKEN", canary,
+    runtime.secrets.create("admin", "EXAMPLE_TOKEN", canary,
                                        allowed_hosts=[f"127.0.0.1:{upstream.port}"])
 
 

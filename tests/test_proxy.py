@@ -249,8 +249,8 @@ async def test_each_use_is_counted_off_the_hot_path(up_connection, api, server_u
     assert secret["use_count"] == 3 and secret["last_used_at"]
 
 
-async def test_placeholders_cannot_be_part_of_the_host(api, settings, upstream, canary):
-    settings["secrets_service"].create("admin", "SUB", canary, allowed_hosts=["*.example.com"])
+async def test_placeholders_cannot_be_part_of_the_host(runtime, api, settings, upstream, canary):
+    runtime.secrets.create("admin", "SUB", canary, allowed_hosts=["*.example.com"])
     status, body = await api("POST", "request", body={
         "url": "https://{{secrets.SUB}}.example.com/", "headers": {"X": "y"}})
     assert status == 403 and "cannot be part of the host" in body["message"]

@@ -14,12 +14,11 @@ NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "quickstart.ipynb"
 
 
 async def test_quickstart_runs_against_a_local_upstream(
-    jp_serverapp, jp_fetch, http_server, upstream, canary, tmp_path
+    runtime, jp_serverapp, jp_fetch, http_server, upstream, canary, tmp_path
 ):
-    settings = jp_serverapp.web_app.settings
-    settings["secrets_connections"].create("admin", {
+    runtime.connections.create("admin", {
         "name": "openai", "preset": "openai", "base_url": f"{upstream.url}/v1", "value": canary})
-    settings["secrets_service"].create("admin", "EXAMPLE_TOKEN", canary,
+    runtime.secrets.create("admin", "EXAMPLE_TOKEN", canary,
                                        allowed_hosts=[f"127.0.0.1:{upstream.port}"])
     nb = nbformat.read(NOTEBOOK, as_version=4)
     (params,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

@@ -13,8 +13,8 @@ from .helpers import ADMIN, USER, assert_no_canary
 
 
 @pytest.fixture
-def stored(jp_serverapp, canary):
-    jp_serverapp.web_app.settings["secrets_service"].create("admin", "OPENAI_API_KEY", canary)
+def stored(runtime, jp_serverapp, canary):
+    runtime.secrets.create("admin", "OPENAI_API_KEY", canary)
     return canary
 
 

@@ -125,11 +125,11 @@ async def test_one_bad_batch_item_changes_nothing(api, canary, item, words):
 
 
 async def test_batch_interrupted_inside_the_transaction_leaves_the_store_unchanged(
-    api, jp_serverapp, canary
+    runtime, api, jp_serverapp, canary
 ):
     """The third item passes validation but the store refuses it (a system secret): the
     first two, already written inside the transaction, are rolled back."""
-    service = jp_serverapp.web_app.settings["secrets_service"]
+    service = runtime.secrets
     service.create("integration", "SYS", canary, kind="system")
     await api("POST", "secrets", body={"name": "A", "value": canary})
     before = await names_and_versions(api)
@@ -141,7 +141,7 @@ async def test_batch_interrupted_inside_the_transaction_leaves_the_store_unchang
     assert status == 409
     assert "SYS" in body["message"]
     assert await names_and_versions(api) == before
-    assert service.store.get("NEW") is None
+    assert service.store.get_secret("NEW") is None
 
 
 @pytest.mark.usefixtures("small_limits")

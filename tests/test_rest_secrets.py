@@ -66,10 +66,10 @@ async def test_delete_is_204_then_404(api, canary):
     assert listing["secrets"] == []
 
 
-async def test_values_are_kept_byte_for_byte(api, jp_serverapp):
+async def test_values_are_kept_byte_for_byte(runtime, api, jp_serverapp):
     value = "  spaced\tvalue with ünïcode \n"
     await api("POST", "secrets", body={"name": "EXACT", "value": value})
-    service = jp_serverapp.web_app.settings["secrets_service"]
+    service = runtime.secrets
     from jupyter_secrets.crypto import open_sealed, reveal
 
     record, sealed = service.store.get_sealed("EXACT")
@@ -85,8 +85,8 @@ async def test_owner_filter(api, canary):
     assert status == 422 and "owner" in body["message"]
 
 
-async def test_kind_filter_hides_system_secrets_by_default(api, jp_serverapp, canary):
-    service = jp_serverapp.web_app.settings["secrets_service"]
+async def test_kind_filter_hides_system_secrets_by_default(runtime, api, jp_serverapp, canary):
+    service = runtime.secrets
     service.create("integration", "SYS_KEY", canary, kind="system")
     await api("POST", "secrets", body={"name": "USER_KEY", "value": canary})
     _, default = await api("GET", "secrets")
@@ -98,8 +98,8 @@ async def test_kind_filter_hides_system_secrets_by_default(api, jp_serverapp, ca
     assert (await api("GET", "secrets", params={"kind": "bogus"}))[0] == 422
 
 
-async def test_system_secrets_cannot_be_edited_through_the_user_api(api, jp_serverapp, canary):
-    service = jp_serverapp.web_app.settings["secrets_service"]
+async def test_system_secrets_cannot_be_edited_through_the_user_api(runtime, api, canary):
+    service = runtime.secrets
     service.create("integration", "SYS_KEY", canary, kind="system")
     for method, body in (("PUT", {"value": "x"}), ("PATCH", {"description": "x"}),
                          ("DELETE", None)):
@@ -122,14 +122,12 @@ async def test_openapi_document_lists_every_route(api, jp_serverapp):
     assert status == 200
     assert spec["openapi"].startswith("3.")
     assert spec["servers"][0]["url"].endswith("/api/secrets/v1")
-    from jupyter_secrets.server.app import connection_handlers, egress_handlers
-    from jupyter_secrets.server.handlers import default_handlers
+    from jupyter_secrets.api import ROUTES
 
     routes = {
-        pattern.replace("(?P<name>[^/]+)", "{name}")
+        "/" + pattern.replace("(?P<name>[^/]+)", "{name}")
         .replace("(?P<connection>[^/]+)/?(?P<path>.*)", "{connection}/{path}")
-        .removeprefix("/api/secrets/v1")
-        for pattern, _ in [*default_handlers, *connection_handlers, *egress_handlers]
+        for pattern, _ in ROUTES
     }
     assert routes == set(spec["paths"])
     for path, operations in spec["paths"].items():

@@ -8,7 +8,7 @@ import pytest
 
 from jupyter_secrets.crypto import Keyring
 from jupyter_secrets.keys import generate_key_text
-from jupyter_secrets.service import SecretsService
+from jupyter_secrets.services.secrets import SecretsService
 from jupyter_secrets.store import open_store
 
 from .helpers import ANONYMOUS
@@ -52,13 +52,13 @@ def wrong_key_in_env(monkeypatch: pytest.MonkeyPatch, store_sealed_with_another_
 
 
 async def test_wrong_key_is_named_at_startup_and_metadata_stays_readable(
-    server_log, store_sealed_with_another_key: str, wrong_key_in_env: str, api, jp_serverapp
+    server_log, store_sealed_with_another_key: str, wrong_key_in_env: str, api, runtime
 ):
     errors = [line for line in server_log().splitlines() if "which are not configured" in line]
     assert any(store_sealed_with_another_key in e and wrong_key_in_env in e for e in errors)
     status, body = await api("GET", "secrets")
     assert status == 200 and [s["name"] for s in body["secrets"]] == ["OLD"]
-    service = jp_serverapp.web_app.settings["secrets_service"]
+    service = runtime.secrets
     from jupyter_secrets.errors import MasterKeyUnavailable
 
     with pytest.raises(MasterKeyUnavailable, match=store_sealed_with_another_key):
@@ -70,12 +70,12 @@ async def test_wrong_key_is_named_at_startup_and_metadata_stays_readable(
 
 
 async def test_swapped_ciphertexts_are_detected_not_decrypted(
-    api, jp_serverapp, store_path: Path, canary: str, upstream
+    api, runtime, store_path: Path, canary: str, upstream
 ):
     """Copy B's sealed row onto A (as an attacker with the DB file would): A fails loudly."""
     import sqlite3
 
-    service = jp_serverapp.web_app.settings["secrets_service"]
+    service = runtime.secrets
     host = f"127.0.0.1:{upstream.port}"
     service.create("ops", "A", f"{canary}-a", allowed_hosts=[host])
     service.create("ops", "B", f"{canary}-b", allowed_hosts=[host])

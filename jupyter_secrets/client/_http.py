@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 
-URL_ENV = "JUPYTER_SECRETS_URL"
-TOKEN_ENV = "JUPYTER_SECRETS_TOKEN"  # noqa: S105 - an environment variable name
-ERROR_HEADER = "X-Jupyter-Secrets-Error"
+from ..protocol import ERROR_HEADER, TOKEN_ENV, URL_ENV
+
 # Generous read timeout: streamed answers from slow models pause for minutes.
 TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
 

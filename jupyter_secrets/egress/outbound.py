@@ -9,29 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Literal
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
 from .. import crypto
-from ..errors import EgressRefused, NotFound, UpstreamFailed, UpstreamTimeout
-from ..service import SecretsService
+from ..boundary.hosts import host_allowed
+from ..boundary.placeholders import (
+    UnknownPlaceholder,
+    contains_header_unsafe,
+    find_names,
+    substitute,
+)
+from ..boundary.scrub import Scrubber
+from ..errors import EgressRefused, SecretNotFound, UpstreamFailed, UpstreamTimeout
+from ..protocol import LOGGER_NAME
+from ..services.secrets import SecretsService
 from ..store import SecretRecord
-from .hosts import host_allowed
-from .placeholders import UnknownPlaceholder, contains_header_unsafe, find_names, substitute
-from .scrub import Scrubber
+from ..store.records import now_iso
 from .transport import address_policy
 
-T = TypeVar("T")
-log = logging.getLogger("ServerApp.jupyter_secrets")
+log = logging.getLogger(LOGGER_NAME)
 MAX_REDIRECTS = 5
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Never relayed back to the caller: connection-level, or meaningless once we re-encode.
@@ -126,7 +132,7 @@ class UsageRecorder:
 
     def _write(self, names: list[str]) -> None:
         try:
-            self.service.store.record_use(names)
+            self.service.store.record_use(Counter(names), now_iso())
         except Exception:  # bookkeeping must never break calls
             log.warning("jupyter-secrets: could not record use of %s", ", ".join(set(names)))
 
@@ -168,19 +174,12 @@ class Egress:
     def __repr__(self) -> str:
         return f"Egress(max_redirects={self.max_redirects})"
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
-
     def _open_values(self, names: set[str]) -> dict[str, tuple[SecretRecord, str]]:
-        opened: dict[str, tuple[SecretRecord, str]] = {}
-        for name in sorted(names):
-            found = self.service.store.get_sealed(name)
-            if found is None:
-                raise UnknownPlaceholder(name)
-            record, sealed = found
-            value = crypto.open_sealed(self.service.keyring, record.identity, sealed)
-            opened[name] = (record, crypto.reveal(value))
-        return opened
+        try:
+            opened = self.service.open(names)
+        except SecretNotFound as error:
+            raise UnknownPlaceholder(error.name) from None
+        return {name: (record, crypto.reveal(value)) for name, (record, value) in opened.items()}
 
     @staticmethod
     def _patterns(spec: CallSpec, record: SecretRecord) -> list[str]:
@@ -247,10 +246,9 @@ class Egress:
     @asynccontextmanager
     async def call(self, spec: CallSpec) -> AsyncIterator[UpstreamResponse]:
         started = time.perf_counter()
-        try:
-            opened = await self._run(self._open_values, spec.names())
-        except NotFound as error:
-            raise EgressRefused(str(error)) from None
+        opened = await asyncio.get_running_loop().run_in_executor(
+            None, self._open_values, spec.names()
+        )
         values = {name: value for name, (_, value) in opened.items()}
         extra = {}
         if spec.auth.get("scheme") == "basic" and spec.auth_secret:

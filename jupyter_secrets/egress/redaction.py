@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import crypto
+from ..boundary.scrub import Scrubber
 from ..errors import SecretsError
-from ..service import SecretsService
-from .scrub import Scrubber
+from ..protocol import LOGGER_NAME
+from ..services.secrets import SecretsService
+from ..store import ChangeResult
 
 _MARKER = re.compile(r"\[REDACTED:([A-Za-z0-9_]+)\]")
-log = logging.getLogger("ServerApp.jupyter_secrets")
+log = logging.getLogger(LOGGER_NAME)
 TEXT_SUFFIXES = {".py", ".txt", ".json", ".env", ".md", ".cfg", ".ini", ".toml", ".yaml", ".yml",
                  ".sh", ".r", ".jl", ".csv", ".log", ".ipynb"}
 
@@ -61,7 +63,11 @@ class ValueIndex:
         self._checked_at = 0.0
         self._lock = threading.RLock()
         self._building = False
-        self._generation = -1
+        self._changed = True
+        service.on_change(self._on_change)
+
+    def _on_change(self, _result: ChangeResult) -> None:
+        self._changed = True
 
     def __repr__(self) -> str:
         names = self._scrubber.names if self._scrubber else ()
@@ -72,9 +78,6 @@ class ValueIndex:
         """The scrubber from the last successful build, without touching the store."""
         return self._scrubber
 
-    def invalidate(self) -> None:
-        self._checked_at = 0.0
-
     def scrubber(self, *, fresh: bool = False) -> Scrubber | None:
         """The current scrubber (``None`` while there is nothing to find).
 
@@ -82,21 +85,20 @@ class ValueIndex:
         ``recheck_s`` old rather than query the store for every line.
         """
         now = time.monotonic()
-        stale = self._generation != self.service.generation
-        if not fresh and not stale and now - self._checked_at < self.recheck_s:
+        if not fresh and not self._changed and now - self._checked_at < self.recheck_s:
             return self._scrubber
         with self._lock:
             if self._building:  # a log line emitted while we rebuild: use what we have
                 return self._scrubber
             self._building = True
             try:
-                records = self.service.store.list()
+                self._changed = False
+                records = self.service.store.list_secrets()
                 fingerprint = tuple((r.id, r.version) for r in records)
                 if fingerprint != self._fingerprint:
                     self._scrubber = self._build(records) if records else None
                     self._fingerprint = fingerprint
                 self._checked_at = now
-                self._generation = self.service.generation
             finally:
                 self._building = False
         return self._scrubber
@@ -104,13 +106,10 @@ class ValueIndex:
     def _build(self, records: list[Any]) -> Scrubber:
         values: dict[str, str] = {}
         for record in records:
-            found = self.service.store.get_sealed(record.name)
-            if found is None:
-                continue
             try:
-                plaintext = crypto.open_sealed(self.service.keyring, found[0].identity, found[1])
+                _, plaintext = self.service.open([record.name])[record.name]
             except SecretsError:
-                continue  # a secret we cannot open cannot be matched either; it is logged elsewhere
+                continue  # gone, or sealed under a missing key: nothing to match; logged elsewhere
             values[record.name] = crypto.reveal(plaintext)
         return Scrubber(values)
 

@@ -10,7 +10,10 @@ travels in a context variable set around each request.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import ipaddress
+import socket
 import typing
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,8 +21,8 @@ from contextlib import contextmanager
 import httpcore
 import httpx
 
+from ..boundary.hosts import IPAddress, address_refusal, normalize_host
 from ..errors import EgressRefused
-from .hosts import HostResolutionError, address_refusal, resolve_pinned
 
 _allowlist: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "jupyter_secrets_allowlist", default=()
@@ -34,6 +37,43 @@ def address_policy(patterns: Iterable[str]) -> Iterator[None]:
         yield
     finally:
         _allowlist.reset(token)
+
+
+class HostResolutionError(OSError):
+    """A host name did not resolve; the message names the host (host names are not secret)."""
+
+
+async def resolve_pinned(host: str, port: int) -> list[IPAddress]:
+    """Resolve ``host`` without blocking the event loop, for check-then-connect pinning.
+
+    Returns unique addresses in resolver order; an IP literal resolves to itself. The caller
+    checks each address and connects to one of them (not to the name again), so a second DNS
+    answer can never bypass the check.
+    """
+    name = normalize_host(host)
+    if name.startswith("["):
+        return [ipaddress.IPv6Address(name[1:-1])]
+    try:
+        return [ipaddress.IPv4Address(name)]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(
+            name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except socket.gaierror as err:
+        raise HostResolutionError(f"Could not resolve host {name!r}: {err.strerror}") from err
+    addresses: list[IPAddress] = []
+    for family, _type, _proto, _canon, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        ip = ipaddress.ip_address(str(sockaddr[0]))
+        if ip not in addresses:
+            addresses.append(ip)
+    if not addresses:
+        raise HostResolutionError(f"Host {name!r} resolved to no IPv4 or IPv6 address")
+    return addresses
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):

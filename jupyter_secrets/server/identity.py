@@ -1,9 +1,9 @@
-"""Let kernel tokens sign in to this extension's handlers, and nowhere else.
+"""Who is calling, inside a Jupyter server: its login, or a kernel token on our API only.
 
-Our handlers see the server's identity provider through this adapter: a request carrying a
-kernel token (``jsk_...``) is the user who started that kernel; any other request goes to
-the server's provider unchanged. Jupyter's own handlers never use the adapter, so a kernel
-token opens nothing outside ``/api/secrets/v1``.
+Our handlers see the server's identity provider through :class:`KernelAwareIdentity`: a
+request carrying a kernel token (``jsk_...``) is the user who started that kernel; any other
+request goes to the server's provider unchanged. Jupyter's own handlers never use the
+adapter, so a kernel token opens nothing outside ``/api/secrets/v1``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from jupyter_server.auth.identity import User
+from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_tokens import KernelTokenRegistry, token_from_headers
+from ..api.base import Action, SecretsHandler
+from ..services.access import Caller, RolePolicy
+from ..services.tokens import KernelGrant, KernelTokenRegistry, token_from_headers
+
+AUTH_RESOURCE = "secrets"
+KERNEL_IDENTITY_KEY = "jupyter_secrets_kernel_identity"
 
 
 class KernelAwareIdentity:
@@ -41,3 +47,36 @@ class KernelAwareIdentity:
         handler._token_authenticated = True  # type: ignore[attr-defined] # no XSRF for scripts
         handler.kernel_grant = grant  # type: ignore[attr-defined]
         return User(username=grant.username)
+
+
+class JupyterIdentity:
+    """The extension's :class:`~jupyter_secrets.api.base.Identity`: Jupyter's login + roles."""
+
+    def __init__(self, policy: RolePolicy) -> None:
+        self.policy = policy
+
+    def caller(self, handler: SecretsHandler) -> Caller | None:
+        user = handler.current_user
+        if user is None:
+            return None
+        grant: KernelGrant | None = getattr(handler, "kernel_grant", None)
+        if grant is not None:
+            return self.policy.caller(user.username, channel="kernel", kernel_id=grant.kernel_id)
+        return self.policy.caller(user.username)
+
+    def allows(self, handler: SecretsHandler, caller: Caller, action: Action) -> bool:
+        """A deployment's own ``Authorizer`` may veto any action, even for an admin."""
+        authorizer = handler.settings["authorizer"]
+        return bool(authorizer.is_authorized(handler, handler.current_user, action,
+                                             AUTH_RESOURCE))
+
+
+class JupyterAPIHandler(APIHandler):
+    """The tornado base our API handlers are bound to inside a Jupyter server."""
+
+    kernel_grant: KernelGrant | None = None  # set when a kernel token signed the request in
+
+    @property
+    def identity_provider(self) -> Any:
+        """The server's provider, plus kernel tokens."""
+        return self.settings.get(KERNEL_IDENTITY_KEY) or super().identity_provider

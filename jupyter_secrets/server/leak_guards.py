@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..egress.redaction import ScrubbingFilter, ValueIndex
+from ..protocol import LOGGER_NAME
 
 # Loggers whose records the filter rewrites: the server's, ours, tornado's, and the HTTP
 # client's (a logger's filter applies only to records made on that very logger, so each
 # child that logs is listed).
 GUARDED_LOGGERS = (
-    "ServerApp", "ServerApp.jupyter_secrets", "tornado.access", "tornado.application",
+    "ServerApp", LOGGER_NAME, "tornado.access", "tornado.application",
     "tornado.general", "httpx", "httpcore", "httpcore.connection", "httpcore.http11",
     "httpcore.http2", "httpcore.proxy",
 )
@@ -21,26 +22,34 @@ GUARDED_LOGGERS = (
 QUIETED_LOGGERS = ("httpcore",)
 
 
-def install_leak_guards(
-    serverapp: Any, index: ValueIndex, *, redact_on_save: bool
-) -> Callable[[], None]:
-    """Install the guards; return the function that removes the log filters again."""
-    log = logging.getLogger("ServerApp.jupyter_secrets")
-    log_filter = ScrubbingFilter(index)
-    filtered: list[logging.Filterer] = [logging.getLogger(name) for name in GUARDED_LOGGERS]
-    filtered += list(serverapp.log.handlers)
-    for target in filtered:
-        target.addFilter(log_filter)
+@dataclass
+class LeakGuards:
+    """What :meth:`install` changed, so :meth:`uninstall` can take the filters off again."""
 
-    def uninstall() -> None:
+    log_filter: ScrubbingFilter
+    filtered: list[logging.Filterer]
+
+    @classmethod
+    def install(cls, serverapp: Any, index: ValueIndex, *, redact_on_save: bool) -> LeakGuards:
+        log_filter = ScrubbingFilter(index)
+        filtered: list[logging.Filterer] = [logging.getLogger(n) for n in GUARDED_LOGGERS]
+        filtered += list(serverapp.log.handlers)
         for target in filtered:
-            target.removeFilter(log_filter)
-    for name in QUIETED_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+            target.addFilter(log_filter)
+        for name in QUIETED_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+        if redact_on_save:
+            serverapp.contents_manager.register_pre_save_hook(_redact_hook(index))
+        return cls(log_filter, filtered)
 
-    if not redact_on_save:
-        return uninstall
+    def uninstall(self) -> None:
+        for target in self.filtered:
+            target.removeFilter(self.log_filter)
+
+
+def _redact_hook(index: ValueIndex) -> Any:
+    log = logging.getLogger(LOGGER_NAME)
 
     def redact_before_save(model: dict[str, Any], path: str, **_: Any) -> None:
         """Replace stored values in what is about to be written (notebooks and text files)."""
@@ -49,5 +58,4 @@ def install_leak_guards(
             log.warning("jupyter-secrets: redacted %s from %s before saving",
                         ", ".join(redaction.names), path)
 
-    serverapp.contents_manager.register_pre_save_hook(redact_before_save)
-    return uninstall
+    return redact_before_save

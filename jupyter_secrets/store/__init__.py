@@ -1,40 +1,45 @@
-"""Secret stores, chosen by URL (``sqlite:///path/to/secrets.db``)."""
+"""Secret stores, picked by the URL's scheme from a small registry.
+
+Adding a backend: a module with a ``Store`` subclass that has ``from_url(url)``, one line in
+``BACKENDS``, and the shared store suite (``tests/test_store_contract.py``) passing on it.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from importlib import import_module
+from urllib.parse import urlsplit
 
 from ..errors import InvalidInput
-from .base import ChangeResult, PatchMetadata, PutValue, Remove, SecretRecord, SecretStore
+from .base import Store, Transaction
+from .records import AuditFilter, AuditRecord, ChangeResult, ConnectionRecord, Kind, SecretRecord
 
 __all__ = [
+    "BACKENDS",
+    "AuditFilter",
+    "AuditRecord",
     "ChangeResult",
-    "PatchMetadata",
-    "PutValue",
-    "Remove",
+    "ConnectionRecord",
+    "Kind",
     "SecretRecord",
-    "SecretStore",
+    "Store",
+    "Transaction",
     "open_store",
-    "sqlite_path_from_url",
 ]
 
+#: URL scheme -> "module:class" (imported only when used: a driver may be an extra).
+BACKENDS: dict[str, str] = {
+    "sqlite": "jupyter_secrets.store.sqlite:SQLiteStore",
+}
 
-def sqlite_path_from_url(url: str) -> Path:
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite":
+
+def open_store(url: str) -> Store:
+    """Open (creating and migrating if needed) the store a URL names."""
+    scheme = urlsplit(url).scheme
+    if scheme not in BACKENDS:
         raise InvalidInput(
-            f"Unsupported store URL scheme {parts.scheme!r}: use sqlite:///absolute/path.db "
-            "(PostgreSQL support is planned)."
+            f"Unsupported store URL scheme {scheme!r}: use one of "
+            f"{', '.join(s + '://' for s in BACKENDS)} (like sqlite:///absolute/path.db)."
         )
-    raw = unquote(parts.netloc + parts.path)
-    if not raw or raw == "/":
-        raise InvalidInput("The store URL names no file: use sqlite:///absolute/path/secrets.db.")
-    return Path(raw).expanduser()
-
-
-def open_store(url: str) -> SecretStore:
-    """Open (creating if needed) the store a URL names."""
-    from .sqlite import SQLiteStore
-
-    return SQLiteStore(sqlite_path_from_url(url))
+    module, _, cls = BACKENDS[scheme].partition(":")
+    store: Store = getattr(import_module(module), cls).from_url(url)
+    return store

@@ -15,10 +15,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ..client._http import TOKEN_ENV, URL_ENV
 from ..errors import SecretsError
-
-API_ROOT = "api/secrets/v1"
+from ..protocol import API_PATH as API_ROOT
+from ..protocol import TOKEN_ENV, URL_ENV
 
 
 class APIError(SecretsError):

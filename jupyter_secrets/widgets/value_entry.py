@@ -13,8 +13,19 @@ from typing import Any, Literal
 from ipywidgets import DOMWidget
 from traitlets import Bool, Unicode
 
-MODULE_NAME = "jupyter-secrets"
-MODULE_VERSION = "^0.1.0"
+from ..protocol import (
+    PANEL_CLEAR,
+    PANEL_ERROR,
+    PANEL_REPLY_FIELDS,
+    PANEL_SAVED,
+    PANEL_SUBMIT,
+    PANEL_SUBMIT_REQUESTED,
+    WIDGET_MODULE,
+    WIDGET_MODULE_VERSION,
+)
+
+MODULE_NAME = WIDGET_MODULE
+MODULE_VERSION = f"^{WIDGET_MODULE_VERSION}"
 
 Method = Literal["POST", "PUT"]
 Reply = dict[str, Any]
@@ -44,11 +55,11 @@ class SecretValueInput(DOMWidget):
 
     def submit(self, method: Method, name: str, fields: dict[str, Any] | None = None) -> None:
         """Ask the front-end to send its typed value: POST creates ``name``, PUT replaces it."""
-        self.send({"action": "submit", "method": method, "name": name, "fields": fields or {}})
+        self.send({"action": PANEL_SUBMIT, "method": method, "name": name, "fields": fields or {}})
 
     def clear(self) -> None:
         """Ask the front-end to forget whatever was typed (Cancel)."""
-        self.send({"action": "clear"})
+        self.send({"action": PANEL_CLEAR})
 
     def on_reply(self, handler: Callable[[Reply], None]) -> None:
         self._reply_handlers.append(handler)
@@ -60,12 +71,11 @@ class SecretValueInput(DOMWidget):
         if not isinstance(content, dict):
             return
         event = content.get("event")
-        if event == "submit-requested":
+        if event == PANEL_SUBMIT_REQUESTED:
             for on_enter in list(self._enter_handlers):
                 on_enter()
-        elif event in ("saved", "error"):
+        elif event in (PANEL_SAVED, PANEL_ERROR):
             # Keep only the fields of the protocol, whatever else a front-end might send.
-            reply = {k: content[k] for k in ("event", "name", "version", "status", "message")
-                     if k in content}
+            reply = {k: content[k] for k in PANEL_REPLY_FIELDS if k in content}
             for on_reply in list(self._reply_handlers):
                 on_reply(reply)

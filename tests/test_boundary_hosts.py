@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 
-from jupyter_secrets.egress.hosts import (
-    HostResolutionError,
+from jupyter_secrets.boundary.hosts import (
     address_refusal,
     check_address,
     explicitly_allowed,
     host_allowed,
     normalize_host,
     normalize_host_pattern,
-    resolve_pinned,
 )
+from jupyter_secrets.egress.transport import HostResolutionError, resolve_pinned
 
 ip = ipaddress.ip_address
 

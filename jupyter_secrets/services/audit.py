@@ -19,11 +19,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidInput
-from .store.base import AuditRecord, ConnectionRecord, SecretStore
-from .validation import normalize_name
+from ..errors import InvalidInput
+from ..protocol import LOGGER_NAME
+from ..store import AuditFilter, AuditRecord, ConnectionRecord, Store
+from ..store.records import now_iso
+from ..validation import normalize_name
 
-log = logging.getLogger("ServerApp.jupyter_secrets")
+log = logging.getLogger(LOGGER_NAME)
 
 ACTIONS = (
     "create", "replace", "delete", "metadata", "batch",
@@ -39,12 +41,6 @@ PRUNE_EVERY = timedelta(days=1)
 _URL_QUERY_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#]*)[?#][^\s]*")
 
 PathLookup = Callable[[str], Awaitable[str | None]]
-
-
-def now_iso(now: datetime | None = None) -> str:
-    """UTC with milliseconds and a ``Z``: sorts as text, so the store compares strings."""
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def split_destination(url: str) -> tuple[str | None, str]:
@@ -98,15 +94,8 @@ def _positive_int(raw: object, what: str, maximum: int | None = None) -> int:
 
 
 @dataclass(frozen=True)
-class AuditQuery:
+class AuditQuery(AuditFilter):
     """Validated filters, shared by the REST API and the CLI."""
-
-    secret: str | None = None
-    user: str | None = None
-    since: str | None = None
-    action: str | None = None
-    limit: int = DEFAULT_LIMIT
-    before_id: int | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, str | None]) -> AuditQuery:
@@ -160,7 +149,7 @@ class AuditLog:
 
     def __init__(
         self,
-        store: SecretStore,
+        store: Store,
         *,
         retention_days: int = 90,
         interval_s: float = 1.0,
@@ -315,10 +304,7 @@ class AuditLog:
 
     def page(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
         """One page, newest first, and the ``before`` id of the next page (None at the end)."""
-        rows = self.store.query_audit(
-            secret=query.secret, user=query.user, since=query.since, action=query.action,
-            limit=query.limit + 1, before_id=query.before_id,
-        )
+        rows = self.store.query_audit(replace(query, limit=query.limit + 1))
         events = rows[: query.limit]
         more = len(rows) > query.limit
         return events, (events[-1].id if more and events else None)

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jupyter_server.auth.decorator import authorized
-from tornado import web
-
-from ..egress.redaction import ValueIndex
 from ..errors import InvalidInput, NotFound
-from .base import SecretsAPIHandler, http_error
+from .base import Route, SecretsHandler, http_error
 
 
-class ScanHandler(SecretsAPIHandler):
-    @web.authenticated
-    @authorized
+class ScanHandler(SecretsHandler):
     async def post(self) -> None:
         self.require_admin()
         self.require_session("scan or redact files")
@@ -28,15 +22,17 @@ class ScanHandler(SecretsAPIHandler):
         self.write_json({"redacted": redact, "findings": findings})
 
     def _scan(self, relative: str, redact: bool) -> list[dict[str, object]]:
-        root = Path(self.settings["server_root_dir"]).resolve()
+        root = Path(self.settings["server_root_dir"]).expanduser().resolve()
         target = (root / relative.lstrip("/")).resolve()
         if target != root and root not in target.parents:
             raise InvalidInput("path must stay inside the server's root directory.")
         if not target.exists():
             raise NotFound(f"Nothing at {relative!r} under the server root.")
-        index: ValueIndex = self.settings["secrets_value_index"]
         return [
             {"path": str(path.relative_to(root)), "names": redaction.names,
              "count": sum(redaction.found.values())}
-            for path, redaction in index.scan_tree(target, redact=redact)
+            for path, redaction in self.runtime.values.scan_tree(target, redact=redact)
         ]
+
+
+routes: list[Route] = [("scan", ScanHandler)]

@@ -15,7 +15,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from jupyter_secrets.egress.scrub import Scrubber, ScrubStream, redaction_marker
+from jupyter_secrets.boundary.scrub import Scrubber, ScrubStream, redaction_marker
 
 VALUE = 'sk-Live/Key+42 ~ü"\\?&='
 MARKER = b"[REDACTED:API_KEY]"

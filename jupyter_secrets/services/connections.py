@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .egress.placeholders import contains_header_unsafe, find_names
-from .errors import InvalidInput, NotFound
-from .service import SecretsService
-from .store import PutValue
-from .store.base import ConnectionRecord
-from .validation import normalize_name, validate_description
+from ..boundary.placeholders import contains_header_unsafe, find_names
+from ..errors import AlreadyExists, InvalidInput, NotFound
+from ..store import ChangeResult, ConnectionRecord, Transaction
+from ..store.records import now_iso
+from ..validation import normalize_name, validate_description
+from .presets import PRESETS
+from .secrets import PutValue, SecretsService
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
@@ -31,24 +32,6 @@ SCHEMES = {"bearer": (), "header": ("header",), "basic": ("username",), "query":
            "none": ()}
 MAX_HEADERS = 32
 FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value"}
-
-
-@dataclass(frozen=True)
-class Preset:
-    base_url: str | None
-    auth: dict[str, str]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-PRESETS: dict[str, Preset] = {
-    "openai": Preset("https://api.openai.com/v1", {"scheme": "bearer"}),
-    "anthropic": Preset(
-        "https://api.anthropic.com",
-        {"scheme": "header", "header": "x-api-key"},
-        {"anthropic-version": "2023-06-01"},
-    ),
-    "http": Preset(None, {"scheme": "bearer"}),
-}
 
 
 def normalize_connection_name(raw: object) -> str:
@@ -135,26 +118,69 @@ class ConnectionsService:
 
     def create(self, actor: str, body: Mapping[str, Any]) -> ConnectionRecord:
         record, secret = self._build(actor, body, existing=None)
-        try:
-            return self.store.save_connection(record, create=True, secret=secret)
-        finally:
-            self.secrets.changed()
+        return self._save(record, create=True, secret=secret)
 
     def update(self, actor: str, raw_name: object, body: Mapping[str, Any]) -> ConnectionRecord:
         existing = self.get(raw_name)
         if "name" in body and normalize_connection_name(body["name"]) != existing.name:
             raise InvalidInput("A connection cannot be renamed; create a new one instead.")
         record, secret = self._build(actor, {**body, "name": existing.name}, existing=existing)
-        try:
-            return self.store.save_connection(record, create=False, secret=secret)
-        finally:
-            self.secrets.changed()
+        return self._save(record, create=False, secret=secret)
+
+    def _save(
+        self, record: ConnectionRecord, *, create: bool, secret: PutValue | None
+    ) -> ConnectionRecord:
+        """Write the connection with its own key (a system secret), atomically."""
+        result = ChangeResult()
+        now = now_iso()
+        with self.store.transaction() as tx:
+            existing = tx.get_connection(record.name)
+            if create and existing is not None:
+                raise AlreadyExists(f"A connection named {record.name} already exists.")
+            if not create and existing is None:
+                raise NotFound(f"No connection named {record.name}.")
+            if secret is not None:
+                self.secrets.apply_in(tx, secret, result)
+            for name in sorted(record.secrets_used()):
+                if tx.get_secret(name) is None:
+                    raise NotFound(
+                        f"Connection {record.name} uses secret {name}, which does not exist; "
+                        "create it first (or send a value to create it with the connection)."
+                    )
+            saved = replace(
+                record, updated_at=now,
+                created_at=existing.created_at if existing else now,
+                created_by=existing.created_by if existing else record.updated_by,
+            )
+            tx.put_connection(saved)
+            if existing and existing.owns_secret and existing.secret != record.secret:
+                self._delete_owned_secret(tx, existing, result)
+        self.secrets.changed(result)
+        return saved
 
     def delete(self, raw_name: object) -> ConnectionRecord:
-        try:
-            return self.store.delete_connection(normalize_connection_name(raw_name))
-        finally:
-            self.secrets.changed()
+        """Delete a connection and the system secret it owns, atomically."""
+        name = normalize_connection_name(raw_name)
+        result = ChangeResult()
+        with self.store.transaction() as tx:
+            existing = tx.get_connection(name)
+            if existing is None:
+                raise NotFound(f"No connection named {name}.")
+            tx.delete_connection(name)
+            self._delete_owned_secret(tx, existing, result)
+        self.secrets.changed(result)
+        return existing
+
+    @staticmethod
+    def _delete_owned_secret(
+        tx: Transaction, connection: ConnectionRecord, result: ChangeResult
+    ) -> None:
+        if not (connection.owns_secret and connection.secret):
+            return
+        found = tx.get_secret(connection.secret)
+        if found is not None and found[0].kind == "system":
+            tx.delete_secret(found[0].id)
+            result.deleted.append(connection.secret)
 
     def _build(
         self, actor: str, body: Mapping[str, Any], existing: ConnectionRecord | None

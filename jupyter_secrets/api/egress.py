@@ -14,20 +14,16 @@ import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from jupyter_server.auth.decorator import authorized
-from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..audit import split_destination
-from ..connections import ConnectionsService
-from ..egress.hosts import normalize_host_pattern
-from ..egress.outbound import CallSpec, Egress, UpstreamResponse
-from ..egress.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
+from ..boundary.hosts import normalize_host_pattern
+from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
+from ..egress.outbound import CallSpec, UpstreamResponse
 from ..errors import EgressRefused, SecretsError, UpstreamFailed
-from .base import SecretsAPIHandler, http_error, status_for
+from ..protocol import ERROR_HEADER, OVERHEAD_HEADER
+from ..services.audit import split_destination
+from .base import Route, SecretsHandler, http_error, status_for
 
-OVERHEAD_HEADER = "X-Jupyter-Secrets-Overhead-Ms"
-ERROR_HEADER = "X-Jupyter-Secrets-Error"
 # Caller headers never forwarded: hop-by-hop, the caller's credentials for *this* server,
 # and what the client recomputes.
 REQUEST_HEADERS_DROPPED = {
@@ -39,16 +35,13 @@ REQUEST_HEADERS_DROPPED = {
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-class EgressHandler(SecretsAPIHandler):
+class EgressHandler(SecretsHandler):
     """Shared relay logic; errors carry ``X-Jupyter-Secrets-Error`` to tell them from upstream's."""
 
+    auth_action = "execute"
     _client_gone = False
     _relay_task: asyncio.Task[Any] | None = None
     _relayed_bytes = 0
-
-    @property
-    def egress(self) -> Egress:
-        return self.settings["secrets_egress"]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header(ERROR_HEADER, "1")
@@ -67,7 +60,7 @@ class EgressHandler(SecretsAPIHandler):
         upstream: UpstreamResponse | None = None
         failure: SecretsError | None = None
         try:
-            async with self.egress.call(spec) as upstream:
+            async with self.runtime.egress.call(spec) as upstream:
                 await self._relay(upstream)
         except UpstreamFailed as error:
             failure = error
@@ -133,18 +126,12 @@ class EgressHandler(SecretsAPIHandler):
 class ProxyHandler(EgressHandler):
     """``/proxy/{connection}/{path}``: any SDK works with ``base_url`` pointed here."""
 
-    @property
-    def connections(self) -> ConnectionsService:
-        return self.settings["secrets_connections"]
-
-    @web.authenticated
-    @authorized(action="execute")
     async def _proxy(self, connection: str, path: str = "") -> None:
         self.require_reader()
-        limit = self.settings.get("secrets_max_proxy_body_bytes", 32 * 1024 * 1024)
+        limit = self.runtime.settings.max_proxy_body_bytes
         if len(self.request.body) > limit:
             raise http_error(413, f"The request body exceeds the proxy's {limit}-byte limit.")
-        record = await self.call(self.connections.get, connection)
+        record = await self.call(self.runtime.connections.get, connection)
         base = record.base_url.rstrip("/")
         url = f"{base}/{path.lstrip('/')}" if path else base
         if self.request.query:
@@ -190,8 +177,6 @@ class RequestHandler(EgressHandler):
 
     FIELDS = frozenset({"method", "url", "headers", "params", "body", "body_base64", "json"})
 
-    @web.authenticated
-    @authorized(action="execute")
     async def post(self) -> None:
         self.require_reader()
         body = self.read_json(allowed=set(self.FIELDS), required=frozenset({"url"}))
@@ -251,3 +236,9 @@ class RequestHandler(EgressHandler):
             content=content,
             body_template=template,
         )
+
+
+routes: list[Route] = [
+    ("proxy/(?P<connection>[^/]+)/?(?P<path>.*)", ProxyHandler),
+    ("request", RequestHandler),
+]

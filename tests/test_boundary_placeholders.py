@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_secrets.egress.placeholders import (
+from jupyter_secrets.boundary.placeholders import (
     PLACEHOLDER_RE,
     UnknownPlaceholder,
     contains_header_unsafe,

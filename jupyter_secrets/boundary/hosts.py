@@ -6,9 +6,9 @@ go out?":
 1. the *name* the URL gives must match one of the secret's allowed-host patterns
    (:func:`host_allowed`); and
 2. every *address* that name resolves to must be acceptable (:func:`check_address`), and the
-   proxy must connect to exactly the address it checked (:func:`resolve_pinned`), so a DNS
-   answer that changes between the check and the connection (DNS rebinding) cannot steer the
-   request to a cloud metadata service.
+   proxy must connect to exactly the address it checked (``egress.transport`` resolves and
+   pins), so a DNS answer that changes between the check and the connection (DNS rebinding)
+   cannot steer the request to a cloud metadata service.
 
 Loopback and private ranges are accepted: an admin who lists ``localhost:8000`` or an
 intranet host means it. Link-local and cloud metadata addresses are refused unless the host
@@ -18,17 +18,14 @@ upstream (unspecified, multicast, reserved) are always refused.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
-import socket
 from collections.abc import Iterable
 from typing import NamedTuple
 
 import idna
 
 __all__ = [
-    "HostResolutionError",
     "IPAddress",
     "address_refusal",
     "check_address",
@@ -36,7 +33,6 @@ __all__ = [
     "host_allowed",
     "normalize_host",
     "normalize_host_pattern",
-    "resolve_pinned",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -65,10 +61,6 @@ _METADATA = {
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
-
-
-class HostResolutionError(OSError):
-    """A host name did not resolve; the message names the host (host names are not secret)."""
 
 
 class _Pattern(NamedTuple):
@@ -340,36 +332,3 @@ def address_refusal(
     if overridable and (explicitly_allowed(host, patterns) or explicitly_allowed(ip, patterns)):
         return None
     return reason
-
-
-async def resolve_pinned(host: str, port: int) -> list[IPAddress]:
-    """Resolve ``host`` without blocking the event loop, for check-then-connect pinning.
-
-    Returns unique addresses in resolver order; an IP literal resolves to itself. The caller
-    checks each address and connects to one of them (not to the name again), so a second DNS
-    answer can never bypass the check.
-    """
-    name = normalize_host(host)
-    if name.startswith("["):
-        return [ipaddress.IPv6Address(name[1:-1])]
-    try:
-        return [ipaddress.IPv4Address(name)]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(
-            name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except socket.gaierror as err:
-        raise HostResolutionError(f"Could not resolve host {name!r}: {err.strerror}") from err
-    addresses: list[IPAddress] = []
-    for family, _type, _proto, _canon, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        ip = ipaddress.ip_address(str(sockaddr[0]))
-        if ip not in addresses:
-            addresses.append(ip)
-    if not addresses:
-        raise HostResolutionError(f"Host {name!r} resolved to no IPv4 or IPv6 address")
-    return addresses

@@ -1,0 +1,57 @@
+"""Connections: admin-managed, from a person's session only."""
+
+from __future__ import annotations
+
+from ..services.audit import connection_fields
+from ..services.connections import FIELDS
+from .base import Route, SecretsHandler
+
+
+class ConnectionsHandler(SecretsHandler):
+    def require_connection_admin(self) -> None:
+        self.require_admin()
+        self.require_session("create, change or delete connections")
+
+
+class ConnectionsCollectionHandler(ConnectionsHandler):
+    async def get(self) -> None:
+        self.require_reader()
+        records = await self.call(self.runtime.connections.list)
+        self.write_json({"connections": [r.to_json() for r in records]})
+
+    async def post(self) -> None:
+        self.require_connection_admin()
+        body = self.read_json(allowed=FIELDS, required=frozenset({"name"}))
+        record = await self.call(self.runtime.connections.create, self.caller.name, body)
+        self.audit("connection_create", **connection_fields(record))
+        self.set_header("Location", self.api_url("connections", record.name))
+        self.write_json(record.to_json(), status=201)
+
+
+class ConnectionHandler(ConnectionsHandler):
+    async def get(self, name: str) -> None:
+        self.require_reader()
+        record = await self.call(self.runtime.connections.get, name)
+        self.write_json(record.to_json())
+
+    async def patch(self, name: str) -> None:
+        self.require_connection_admin()
+        body = self.read_json(allowed=FIELDS)
+        record = await self.call(self.runtime.connections.update, self.caller.name, name, body)
+        self.audit("connection_update", **connection_fields(record))
+        self.write_json(record.to_json())
+
+    put = patch
+
+    async def delete(self, name: str) -> None:
+        self.require_connection_admin()
+        record = await self.call(self.runtime.connections.delete, name)
+        self.audit("connection_delete", **connection_fields(record))
+        self.set_status(204)
+        self.finish()
+
+
+routes: list[Route] = [
+    ("connections", ConnectionsCollectionHandler),
+    ("connections/(?P<name>[^/]+)", ConnectionHandler),
+]

@@ -1,0 +1,48 @@
+"""The wire protocol, defined once: paths, environment variables, headers, message shapes.
+
+Everything a second party relies on lives here (the kernel client, the labextension, the CLI
+talking to a service, scripts outside the repo). ``labextension/src/protocol.ts`` mirrors it,
+and a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: REST API root below a server's base URL (a Jupyter server or the secrets service).
+API_PATH: Final = "api/secrets/v1"
+API_PREFIX: Final = "/" + API_PATH
+
+#: Set in every kernel's environment: where the API is and the kernel's own token.
+URL_ENV: Final = "JUPYTER_SECRETS_URL"
+TOKEN_ENV: Final = "JUPYTER_SECRETS_TOKEN"  # noqa: S105 - a variable name
+
+#: Server-side settings read from the environment; never passed on to kernels.
+KEY_ENV: Final = "JUPYTER_SECRETS_KEY"
+KEY_FILE_ENV: Final = "JUPYTER_SECRETS_KEY_FILE"
+STORE_URL_ENV: Final = "JUPYTER_SECRETS_STORE_URL"
+SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV)
+
+#: Kernel tokens start with this, so SDKs' ``api_key`` slots can carry them.
+KERNEL_TOKEN_PREFIX: Final = "jsk_"  # noqa: S105 - a prefix
+
+#: Marks responses that are the proxy's own errors (upstream errors pass through unmarked).
+ERROR_HEADER: Final = "X-Jupyter-Secrets-Error"
+#: Milliseconds the proxy spent before the upstream call left.
+OVERHEAD_HEADER: Final = "X-Jupyter-Secrets-Overhead-Ms"
+
+#: The logger every part writes to (a child of the Jupyter server's, so lines land there).
+LOGGER_NAME: Final = "ServerApp.jupyter_secrets"
+
+#: The value-entry widget's comm messages. Kernel -> front-end actions:
+PANEL_SUBMIT: Final = "submit"
+PANEL_CLEAR: Final = "clear"
+#: Front-end -> kernel events (never a value):
+PANEL_SAVED: Final = "saved"
+PANEL_ERROR: Final = "error"
+PANEL_SUBMIT_REQUESTED: Final = "submit-requested"
+PANEL_REPLY_FIELDS: Final = ("event", "name", "version", "status", "message")
+
+#: The front-end module that renders the panel's widgets.
+WIDGET_MODULE: Final = "jupyter-secrets"
+WIDGET_MODULE_VERSION: Final = "0.1.0"

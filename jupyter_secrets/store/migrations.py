@@ -1,0 +1,75 @@
+"""Schema versions, per backend: each step runs once, in order, inside one transaction.
+
+A store records the versions it has applied in ``schema_version``. Stores made before that
+table existed (SQLite, versions 1-2) recorded theirs in ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+Migration = tuple[int, Sequence[str]]
+
+SQLITE_MIGRATIONS: list[Migration] = [
+    (1, [
+        """CREATE TABLE IF NOT EXISTS secrets (
+            id            TEXT PRIMARY KEY,
+            name          TEXT NOT NULL UNIQUE,
+            kind          TEXT NOT NULL CHECK (kind IN ('user', 'system')),
+            description   TEXT NOT NULL DEFAULT '',
+            owner         TEXT NOT NULL,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL,
+            updated_by    TEXT NOT NULL,
+            version       INTEGER NOT NULL CHECK (version >= 1),
+            allowed_hosts TEXT NOT NULL DEFAULT '[]',
+            key_id        TEXT NOT NULL,
+            wrapped_key   BLOB NOT NULL,
+            ciphertext    BLOB NOT NULL,
+            last_used_at  TEXT,
+            use_count     INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE IF NOT EXISTS connections (
+            name          TEXT PRIMARY KEY,
+            preset        TEXT NOT NULL,
+            base_url      TEXT NOT NULL,
+            secret        TEXT,
+            auth          TEXT NOT NULL,
+            headers       TEXT NOT NULL,
+            description   TEXT NOT NULL DEFAULT '',
+            owns_secret   INTEGER NOT NULL DEFAULT 0,
+            created_at    TEXT NOT NULL,
+            created_by    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL,
+            updated_by    TEXT NOT NULL
+        )""",
+    ]),
+    (2, [
+        """CREATE TABLE IF NOT EXISTS audit (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids page the log
+            time          TEXT NOT NULL,
+            username      TEXT NOT NULL,
+            action        TEXT NOT NULL,
+            secrets       TEXT NOT NULL DEFAULT '[]',
+            kernel_id     TEXT,
+            notebook_path TEXT,
+            connection    TEXT,
+            host          TEXT,
+            method        TEXT,
+            path          TEXT,
+            status        INTEGER,
+            bytes         INTEGER,
+            duration_ms   REAL,
+            reason        TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_time ON audit (time)",
+        "CREATE INDEX IF NOT EXISTS audit_user ON audit (username, id)",
+    ]),
+]
+
+
+def pending(migrations: Sequence[Migration], current: int) -> Iterator[Migration]:
+    """The steps after ``current``, in order."""
+    for version, script in migrations:
+        if version > current:
+            yield version, script
