@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..services.audit import connection_fields
 from ..services.connections import FIELDS
+from ..services.presets import PRESETS
 from .base import Route, SecretsHandler
 
 
@@ -51,7 +52,16 @@ class ConnectionHandler(ConnectionsHandler):
         self.finish()
 
 
+class PresetsHandler(SecretsHandler):
+    """``GET /presets``: what each preset fills in, so front-ends can offer them."""
+
+    async def get(self) -> None:
+        self.require_reader()
+        self.write_json({"presets": [p.to_json(name) for name, p in PRESETS.items()]})
+
+
 routes: list[Route] = [
+    ("presets", PresetsHandler),
     ("connections", ConnectionsCollectionHandler),
     ("connections/(?P<name>[^/]+)", ConnectionHandler),
 ]

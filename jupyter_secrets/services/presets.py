@@ -10,14 +10,21 @@ class Preset:
     base_url: str | None
     auth: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)
+    #: A cheap GET below the base URL that proves the key works (the UI's "Test" button).
+    test_path: str | None = None
+
+    def to_json(self, name: str) -> dict[str, object]:
+        return {"name": name, "base_url": self.base_url, "auth": dict(self.auth),
+                "headers": dict(self.headers), "test_path": self.test_path}
 
 
 PRESETS: dict[str, Preset] = {
-    "openai": Preset("https://api.openai.com/v1", {"scheme": "bearer"}),
+    "openai": Preset("https://api.openai.com/v1", {"scheme": "bearer"}, test_path="/models"),
     "anthropic": Preset(
         "https://api.anthropic.com",
         {"scheme": "header", "header": "x-api-key"},
         {"anthropic-version": "2023-06-01"},
+        test_path="/v1/models",
     ),
     "http": Preset(None, {"scheme": "bearer"}),
 }

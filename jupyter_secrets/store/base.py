@@ -14,7 +14,15 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from ..crypto import Sealed
-from .records import ALL_EVENTS, AuditFilter, AuditRecord, ConnectionRecord, Kind, SecretRecord
+from .records import (
+    ALL_EVENTS,
+    AuditFilter,
+    AuditRecord,
+    Changes,
+    ConnectionRecord,
+    Kind,
+    SecretRecord,
+)
 
 
 class Transaction(abc.ABC):
@@ -118,7 +126,18 @@ class Store(SecretRows, ConnectionRows, AuditRows):
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        Every secret or connection it writes is appended to the change feed in the same
+        transaction, so a committed change is always visible to :meth:`changes_since`.
+        """
+
+    @abc.abstractmethod
+    def changes_since(self, marker: int | None) -> Changes:
+        """What was written since ``marker`` (None: the feed's current end, nothing touched).
+
+        ``touched`` is None when the marker is older than what the feed keeps: reload all.
+        """
 
     def local_folder(self) -> str | None:
         """The folder holding the data on this machine, if any (a key file must not be there)."""

@@ -65,6 +65,15 @@ SQLITE_MIGRATIONS: list[Migration] = [
         "CREATE INDEX IF NOT EXISTS audit_time ON audit (time)",
         "CREATE INDEX IF NOT EXISTS audit_user ON audit (username, id)",
     ]),
+    (3, [
+        # The change feed: every write appends what it touched, so caches in this and other
+        # processes (the CLI, service replicas) update just those entries.
+        """CREATE TABLE changes (
+            id    INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind  TEXT NOT NULL,
+            name  TEXT NOT NULL
+        )""",
+    ]),
 ]
 
 

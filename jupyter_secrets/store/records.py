@@ -160,6 +160,21 @@ class AuditFilter:
 
 ALL_EVENTS = AuditFilter()
 
+ChangeKind = Literal["secret", "connection"]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since a marker: ``touched`` is None when the feed cannot tell (reload)."""
+
+    marker: int
+    touched: frozenset[tuple[ChangeKind, str]] | None
+
+    def names(self, kind: ChangeKind) -> set[str] | None:
+        if self.touched is None:
+            return None
+        return {name for k, name in self.touched if k == kind}
+
 
 @dataclass
 class ChangeResult:

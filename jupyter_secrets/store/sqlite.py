@@ -22,13 +22,23 @@ from ..crypto import Sealed
 from ..errors import ConcurrentChange, InvalidInput
 from .base import Store, Transaction
 from .migrations import SQLITE_MIGRATIONS, pending
-from .records import ALL_EVENTS, AuditFilter, AuditRecord, ConnectionRecord, Kind, SecretRecord
+from .records import (
+    ALL_EVENTS,
+    AuditFilter,
+    AuditRecord,
+    ChangeKind,
+    Changes,
+    ConnectionRecord,
+    Kind,
+    SecretRecord,
+)
 
 _METADATA_COLUMNS = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
     "allowed_hosts, key_id, last_used_at, use_count"
 )
 _SEALED_COLUMNS = f"{_METADATA_COLUMNS}, wrapped_key, ciphertext"
+CHANGES_KEPT = 10_000  # a reader further behind than this reloads everything
 
 
 def path_from_url(url: str) -> Path:
@@ -124,6 +134,9 @@ class SQLiteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
+    def _touched(self, kind: ChangeKind, name: str) -> None:
+        self.conn.execute("INSERT INTO changes (kind, name) VALUES (?, ?)", (kind, name))
+
     def get_secret(self, name: str) -> tuple[SecretRecord, Sealed] | None:
         row = _select_secret(self.conn, name)  # BEGIN IMMEDIATE already locks writers out
         return _sealed(row) if row else None
@@ -138,6 +151,7 @@ class SQLiteTransaction(Transaction):
              json.dumps(list(record.allowed_hosts)), sealed.key_id, sealed.wrapped_key,
              sealed.ciphertext),
         )
+        self._touched("secret", record.name)
 
     def update_secret(
         self, record: SecretRecord, sealed: Sealed | None, *, expected_version: int
@@ -155,19 +169,26 @@ class SQLiteTransaction(Transaction):
         )
         if cursor.rowcount != 1:
             raise ConcurrentChange(f"{record.name} was changed by another writer; try again.")
+        self._touched("secret", record.name)
 
     def delete_secret(self, secret_id: str) -> None:
-        self.conn.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))
+        row = self.conn.execute("DELETE FROM secrets WHERE id = ? RETURNING name",
+                                (secret_id,)).fetchone()
+        if row is not None:
+            self._touched("secret", row[0])
 
     def sealed_rows(self) -> list[tuple[SecretRecord, Sealed]]:
         rows = self.conn.execute(f"SELECT {_SEALED_COLUMNS} FROM secrets ORDER BY name")  # noqa: S608
         return [_sealed(r) for r in rows]
 
     def set_sealed(self, secret_id: str, sealed: Sealed) -> None:
-        self.conn.execute(
-            "UPDATE secrets SET key_id = ?, wrapped_key = ?, ciphertext = ? WHERE id = ?",
+        row = self.conn.execute(
+            "UPDATE secrets SET key_id = ?, wrapped_key = ?, ciphertext = ? WHERE id = ?"
+            " RETURNING name",
             (sealed.key_id, sealed.wrapped_key, sealed.ciphertext, secret_id),
-        )
+        ).fetchone()
+        if row is not None:
+            self._touched("secret", row[0])
 
     def get_connection(self, name: str) -> ConnectionRecord | None:
         return _select_connection(self.conn, name)
@@ -185,9 +206,11 @@ class SQLiteTransaction(Transaction):
              int(record.owns_secret), record.created_at, record.created_by,
              record.updated_at, record.updated_by),
         )
+        self._touched("connection", record.name)
 
     def delete_connection(self, name: str) -> None:
         self.conn.execute("DELETE FROM connections WHERE name = ?", (name,))
+        self._touched("connection", name)
 
 
 class SQLiteStore(Store):
@@ -260,6 +283,23 @@ class SQLiteStore(Store):
     def transaction(self) -> Iterator[Transaction]:
         with self._write() as conn:
             yield SQLiteTransaction(conn)
+            self._prune_changes(conn)
+
+    def changes_since(self, marker: int | None) -> Changes:
+        with self._connect() as conn:
+            end = conn.execute("SELECT COALESCE(MAX(id), 0) FROM changes").fetchone()[0]
+            if marker is None or marker == end:
+                return Changes(end, frozenset())
+            oldest = conn.execute("SELECT MIN(id) FROM changes").fetchone()[0]
+            if marker > end or oldest is None or marker < oldest - 1:
+                return Changes(end, None)  # pruned past the marker, or another database
+            rows = conn.execute("SELECT kind, name FROM changes WHERE id > ? AND id <= ?",
+                                (marker, end)).fetchall()
+        return Changes(end, frozenset((r[0], r[1]) for r in rows))
+
+    def _prune_changes(self, conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM changes WHERE id <= (SELECT MAX(id) FROM changes) - ?",
+                     (CHANGES_KEPT,))
 
     def close(self) -> None:
         with self._all_lock:
