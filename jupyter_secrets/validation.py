@@ -13,6 +13,8 @@ from .boundary.hosts import normalize_host_pattern
 from .crypto import Plaintext
 from .errors import InvalidInput, TooLarge
 
+PLACEMENTS = ("header", "query", "path", "body")
+DEFAULT_PLACEMENTS = ("header",)
 NAME_MAX_LENGTH = 128
 DESCRIPTION_MAX_LENGTH = 1024
 MAX_ALLOWED_HOSTS = 64
@@ -51,12 +53,24 @@ def validate_value(raw: object, *, max_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> 
         raise InvalidInput("A secret value must be a JSON string.")
     if raw == "":
         raise InvalidInput("A secret value must not be empty.")
+    if raw.isspace():
+        raise InvalidInput("A secret value must not be only whitespace.")
     value = Plaintext(raw)
     if value.byte_length > max_bytes:
         raise TooLarge(
             f"A secret value may be at most {max_bytes} bytes (got {value.byte_length})."
         )
     return value
+
+
+def value_warnings(raw: object) -> list[str]:
+    """What a person should double-check about a new value (never quoting it)."""
+    if not isinstance(raw, str) or not raw or raw.isspace():
+        return []
+    if raw != raw.strip():
+        return ["The value starts or ends with whitespace (a space, tab or line break). It is "
+                "kept exactly as sent; if that was a copy-paste accident, replace the value."]
+    return []
 
 
 def validate_description(raw: object) -> str:
@@ -89,3 +103,21 @@ def validate_allowed_hosts(raw: object) -> tuple[str, ...]:
         if host not in hosts:
             hosts.append(host)
     return tuple(hosts)
+
+
+def validate_placements(raw: object) -> tuple[str, ...]:
+    """Where in an outbound request a value may be put, in a fixed order; at least one."""
+    if isinstance(raw, str) or not isinstance(raw, Iterable):
+        raise InvalidInput(
+            f'placements must be a list drawn from {", ".join(PLACEMENTS)}, like ["header"].'
+        )
+    items = list(raw)
+    unknown = [p for p in items if p not in PLACEMENTS]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown placement(s) {', '.join(map(repr, unknown))}: use {', '.join(PLACEMENTS)}."
+        )
+    if not items:
+        raise InvalidInput('placements may not be empty: a value needs a place, like ["header"].')
+    return tuple(p for p in PLACEMENTS if p in items)
+

@@ -183,6 +183,14 @@ def example_token(runtime: Any, upstream: Any, canary: str) -> str:
 
 
 @pytest.fixture
+def example_token_everywhere(runtime: Any, example_token: str) -> str:
+    """EXAMPLE_TOKEN allowed in every placement (query string, path and body too)."""
+    runtime.secrets.update_metadata("admin", "EXAMPLE_TOKEN",
+                                    {"placements": ["header", "query", "path", "body"]})
+    return example_token
+
+
+@pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for CLI subprocesses: isolated Jupyter dirs, a temp store, a fresh key."""
     from jupyter_secrets.keys import generate_key_text

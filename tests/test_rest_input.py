@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .helpers import assert_no_canary
@@ -98,7 +100,8 @@ async def test_batch_upserts_and_deletes_atomically(api, canary):
         {"key": "NEVER_EXISTED", "value": None},
     ]})
     assert status == 200
-    assert body == {"data": {"upserted_keys": ["NEW_ONE", "KEEP"], "deleted_keys": ["OLD"]}}
+    assert body == {"data": {"upserted_keys": ["NEW_ONE", "KEEP"], "deleted_keys": ["OLD"],
+                             "warnings": {}}}
     assert await names_and_versions(api) == {"KEEP": 2, "NEW_ONE": 1}
 
 
@@ -158,3 +161,18 @@ async def test_batch_body_must_hold_a_list(api):
     assert status == 422
     status, body = await api("PUT", "secrets", body={})
     assert status == 422 and "secrets" in body["message"]
+
+
+async def test_whitespace_only_values_are_refused_and_edges_warned(api, canary):
+    for value in (" ", "\t\n", "   "):
+        status, body = await api("POST", "secrets", body={"name": "W", "value": value})
+        assert status == 422 and "only whitespace" in body["message"]
+    assert (await api("GET", "secrets", "W"))[0] == 404
+    status, body = await api("POST", "secrets", body={"name": "W", "value": f"{canary}\n"})
+    assert status == 201 and "whitespace" in body["warnings"][0]
+    status, body = await api("PUT", "secrets", "W", body={"value": canary})
+    assert status == 200 and body["warnings"] == []
+    status, body = await api("PUT", "secrets", body={"secrets": [
+        {"key": "W", "value": f" {canary}"}, {"key": "X", "value": canary}]})
+    assert status == 200 and list(body["data"]["warnings"]) == ["W"]
+    assert canary not in json.dumps(body)

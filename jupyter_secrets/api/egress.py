@@ -141,6 +141,7 @@ class ProxyHandler(EgressHandler):
             method=self.request.method or "GET",
             url=url,
             headers=self._forwarded_headers(record.headers),
+            connection_headers=list(record.headers.items()),
             content=self.request.body or None,
             auth=record.auth,
             auth_secret=record.secret,
@@ -156,7 +157,7 @@ class ProxyHandler(EgressHandler):
             if k.lower() not in REQUEST_HEADERS_DROPPED and k.lower() not in overridden
             and "{{" not in v  # callers cannot smuggle placeholders in through the proxy
         ]
-        return [*kept, *connection_headers.items()]
+        return kept
 
     get = head = post = put = patch = delete = options = _proxy
 

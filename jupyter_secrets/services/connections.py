@@ -20,7 +20,7 @@ from ..store import ChangeResult, ConnectionRecord, Transaction
 from ..store.records import now_iso
 from ..validation import normalize_name, validate_description
 from .presets import PRESETS
-from .secrets import PutValue, SecretsService
+from .secrets import Metadata, PutValue, SecretsService
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
@@ -216,7 +216,7 @@ class ConnectionsService:
             owns_secret = True
             seal = self.secrets.sealer_for(body["value"])
             put = PutValue(secret_name, seal, actor, mode="upsert", kind="system",
-                           description=f"Key of connection {name}")
+                           metadata=Metadata(description=f"Key of connection {name}"))
         if auth["scheme"] != "none" and not secret_name:
             raise InvalidInput(
                 f"auth scheme {auth['scheme']} needs a secret: name one with 'secret' or "
