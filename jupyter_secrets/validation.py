@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from .boundary.hosts import normalize_host_pattern
+from .boundary.hosts import normalize_host, normalize_host_pattern
+from .boundary.placeholders import PLACEHOLDER_RE, contains_header_unsafe, find_names
 from .crypto import Plaintext
 from .errors import InvalidInput, TooLarge
 
@@ -19,7 +21,9 @@ NAME_MAX_LENGTH = 128
 DESCRIPTION_MAX_LENGTH = 1024
 MAX_ALLOWED_HOSTS = 64
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+MAX_HEADER_VALUE = 8192
 _NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 _SEPARATORS = re.compile(r"[\s-]+")
 
 
@@ -120,4 +124,44 @@ def validate_placements(raw: object) -> tuple[str, ...]:
     if not items:
         raise InvalidInput('placements may not be empty: a value needs a place, like ["header"].')
     return tuple(p for p in PLACEMENTS if p in items)
+
+
+def validate_http_url(raw: object, what: str = "url") -> str:
+    """An http(s) URL with a valid host and port. A placeholder in the host is left for the
+    egress check to refuse with its own message."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"{what} is required, like https://api.example.com/v1.")
+    url = raw.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as error:
+        raise InvalidInput(f"{what} is not a valid URL ({error}).") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"{what} must be an http(s) URL with a host, like "
+                           "https://api.example.com/v1.")
+    if not find_names(parts.netloc):
+        try:
+            normalize_host(parts.hostname)
+        except ValueError as error:
+            raise InvalidInput(f"{what} has an invalid host: {error}") from None
+    return url
+
+
+def validate_header(name: object, value: object) -> tuple[str, str]:
+    """A header an outbound request may carry; its value may hold placeholders."""
+    if not isinstance(name, str) or not HEADER_NAME_RE.fullmatch(name):
+        raise InvalidInput(f"{name!r} is not a valid header name.")
+    if not isinstance(value, str) or contains_header_unsafe(value) or len(value) > MAX_HEADER_VALUE:
+        raise InvalidInput(
+            f"Header {name} must be a single-line string of at most {MAX_HEADER_VALUE} characters."
+        )
+    try:
+        PLACEHOLDER_RE.sub("", value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"Header {name} may hold only Latin-1 characters (HTTP headers cannot carry "
+            "others); send such text in the body."
+        ) from None
+    return name, value
 

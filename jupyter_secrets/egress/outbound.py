@@ -180,6 +180,14 @@ class UsageRecorder:
             self._write(names)
 
 
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def _decodable_body(response: httpx.Response) -> AsyncIterator[bytes]:
     """The decoded body, or ``UpstreamFailed`` (502) if it cannot be decoded for scrubbing.
 
@@ -305,6 +313,11 @@ class Egress:
                         f"Secret {secret} contains a line break or NUL character, so it cannot "
                         f"go into the {name} header. Replace its value."
                     )
+                if not values[secret].isascii() and not _latin1(values[secret]):
+                    raise EgressRefused(
+                        f"Secret {secret} holds characters an HTTP header cannot carry (only "
+                        f"Latin-1 can), so it cannot go into the {name} header."
+                    )
             return substitute(template, values)
 
         if fill_url:
@@ -334,7 +347,9 @@ class Egress:
             if spec.body_template == "json":  # a value with quotes must not break out
                 values = {k: json.dumps(v)[1:-1] for k, v in values.items()}
             content = substitute(content.decode("utf-8"), values).encode("utf-8")
-        request = self.client.build_request(method, url, headers=headers, content=content)
+        # httpx encodes str header values as ASCII; HTTP allows Latin-1, checked above.
+        encoded = [(k, v.encode("latin-1")) for k, v in headers]
+        request = self.client.build_request(method, url, headers=encoded, content=content)
         if params:
             request.url = request.url.copy_merge_params(params)
         return request
