@@ -26,3 +26,8 @@ async def test_scan_works_with_a_root_under_home(runtime, api, jp_root_dir, jp_s
     assert status == 200, report
     assert report["findings"] == [{"path": "leak.py", "names": ["KEY"], "count": 1}]
     assert (await api("POST", "scan", body={"path": "../"}))[0] == 422, "still confined"
+
+
+async def test_a_nul_in_the_path_is_a_422(api):
+    status, body = await api("POST", "scan", body={"path": "a\x00b"})
+    assert status == 422 and "NUL" in body["message"]

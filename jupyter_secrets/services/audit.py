@@ -127,7 +127,8 @@ class AuditQuery(AuditFilter):
             action=action,
             limit=_positive_int(given["limit"], "limit", MAX_LIMIT)
             if "limit" in given else DEFAULT_LIMIT,
-            before_id=_positive_int(given["before"], "before", MAX_ID) if "before" in given else None,
+            before_id=_positive_int(given["before"], "before", MAX_ID)
+            if "before" in given else None,
         )
 
 
