@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from jupyter_core.application import JupyterApp
 
@@ -44,6 +45,11 @@ def _runtime() -> SecretsRuntime:
 
 def _actor() -> str:
     return getpass.getuser()
+
+
+def _audit(runtime: SecretsRuntime, action: str, **fields: Any) -> None:
+    """The CLI's changes are audited too, as the OS user, written at once."""
+    runtime.audit.write_now(runtime.audit.event(action, user=_actor(), **fields))
 
 
 def _read_value(keep_newline: bool) -> str:
@@ -107,8 +113,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         _actor(), args.name, value, description=args.description,
         allowed_hosts=args.allowed_host, placements=args.placement,
     )
-    runtime.audit.record("create" if record.version == 1 else "replace", user=_actor(),
-                         secrets=[record.name])
+    _audit(runtime, "create" if record.version == 1 else "replace", secrets=[record.name])
     print(f"Saved {record.name} (version {record.version}).")
     if not record.allowed_hosts:
         print(f"{record.name} has no allowed hosts: connections can use it, js.request cannot. "
@@ -132,7 +137,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
                            "--no-allowed-hosts or --placement.")
     runtime = _runtime()
     record = runtime.secrets.update_metadata(_actor(), args.name, fields)
-    runtime.audit.record("metadata", user=_actor(), secrets=[record.name])
+    _audit(runtime, "metadata", secrets=[record.name])
     shown = {
         "description": repr(record.description),
         "allowed_hosts": ", ".join(record.allowed_hosts) or "none (connections only)",
@@ -147,7 +152,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     runtime = _runtime()
     name = runtime.secrets.get(args.name).name
     runtime.secrets.delete(name)
-    runtime.audit.record("delete", user=_actor(), secrets=[name])
+    _audit(runtime, "delete", secrets=[name])
     print(f"Deleted {name}.")
     return 0
 
@@ -157,8 +162,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     service = runtime.secrets
     changed = service.rotate_master_key()
     primary = service.keyring.primary.key_id
-    runtime.audit.record("rotate_key", user=_actor(),
-                           reason=f"re-wrapped {changed} data key(s) under master key {primary}")
+    _audit(runtime, "rotate_key",
+           reason=f"re-wrapped {changed} data key(s) under master key {primary}")
     print(f"Re-wrapped {changed} data key(s) under master key {primary}.")
     others = [k for k in service.keyring.key_ids if k != primary]
     if others and not service.missing_key_ids():

@@ -50,7 +50,6 @@ class SecretsRuntime:
     def close(self) -> None:
         """For callers without an event loop (the CLI): write what is queued, close the store."""
         self.egress.usage.flush()
-        self.audit.flush()
         self.secrets.store.close()
 
 

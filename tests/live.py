@@ -39,6 +39,7 @@ def free_port() -> int:
 class LiveServer:
     root: Path
     port: int = field(default_factory=free_port)
+    key: str = field(default_factory=generate_key_text, repr=False)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -73,14 +74,14 @@ class LiveServer:
             JUPYTER_DATA_DIR=str(self.root / "data"),
             JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
             JUPYTER_SECRETS_STORE_URL=self.store_url,
-            JUPYTER_SECRETS_KEY=generate_key_text(),
+            JUPYTER_SECRETS_KEY=self.key,
             PYTHONPATH=str(REPO),
         )
         self.log_path = self.root / "server.log"
         args = [sys.executable, "-m", "jupyter_server"]
         if os.getuid() == 0:
             args.append("--allow-root")
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.root)
         deadline = time.monotonic() + 60
@@ -97,6 +98,12 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing queued gets a chance to be written."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=20)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -179,10 +179,11 @@ class SecretsHandler(web.RequestHandler):
 
     # -- audit -----------------------------------------------------------------------------
 
-    def audit(self, action: str, **fields: Any) -> None:
-        """Note an audit event as this caller (and kernel); written later, off the request."""
-        self.runtime.audit.record(action, user=self.caller.name,
-                                  kernel_id=self.caller.kernel_id, **fields)
+    async def audit(self, action: str, **fields: Any) -> None:
+        """Record an event as this caller (and kernel): written before the response ends."""
+        audit_log = self.runtime.audit
+        await audit_log.commit(audit_log.event(action, user=self.caller.name,
+                                               kernel_id=self.caller.kernel_id, **fields))
 
     # -- JSON in and out -------------------------------------------------------------------
 

@@ -78,16 +78,16 @@ class EgressHandler(SecretsHandler):
                 raise
             self._finished = True  # nobody is left to answer
         finally:
-            self._audit_call(spec, upstream, failure, started)
+            await self._audit_call(spec, upstream, failure, started)
 
-    def _audit_call(
+    async def _audit_call(
         self, spec: CallSpec, upstream: UpstreamResponse | None, failure: SecretsError | None,
         started: float,
     ) -> None:
         """One event per call: names, destination (no query), status, bytes, time, reason."""
         refused = isinstance(failure, (EgressRefused, UnknownPlaceholder))
         host, path = split_destination(spec.url)
-        self.audit(
+        await self.audit(
             "refused_call" if refused else "proxy_call" if spec.connection else "request_call",
             secrets=upstream.injected if upstream else spec.names(),
             connection=spec.connection, host=host, method=spec.method, path=path,
