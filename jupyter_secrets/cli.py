@@ -158,17 +158,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
+    from .rotation import rotate
+
     runtime = _runtime()
-    service = runtime.secrets
-    changed = service.rotate_master_key()
-    primary = service.keyring.primary.key_id
-    _audit(runtime, "rotate_key",
-           reason=f"re-wrapped {changed} data key(s) under master key {primary}")
-    print(f"Re-wrapped {changed} data key(s) under master key {primary}.")
-    others = [k for k in service.keyring.key_ids if k != primary]
-    if others and not service.missing_key_ids():
-        print(f"No secret needs key(s) {', '.join(others)} any more: you can remove them "
-              "from JUPYTER_SECRETS_KEY.")
+    result = rotate(runtime, force=args.force, wait_s=args.wait)
+    _audit(runtime, "rotate_key", reason=f"re-wrapped {result.rewrapped} data key(s) under "
+           f"master key {result.primary}")
+    print(f"Re-wrapped {result.rewrapped} data key(s) under master key {result.primary}.")
+    if result.dropped:
+        print(f"Removed key(s) {', '.join(result.dropped)} from {runtime.keys.key_file}: "
+              "no secret needs them any more.")
+    for note in result.notes:
+        print(note)
     return 0
 
 
@@ -262,7 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("rotate-key", help="re-wrap every data key under the first master key")
+    p = sub.add_parser(
+        "rotate-key", help="re-wrap every data key under a new master key (key file: a new "
+        "key is made; JUPYTER_SECRETS_KEY: its first key), checking running servers first")
+    p.add_argument("--force", action="store_true",
+                   help="rotate even if a running server would be left without the new key")
+    p.add_argument("--wait", type=float, default=15.0, metavar="SECONDS",
+                   help="how long to wait for running servers to load a new key file")
     p.set_defaults(func=cmd_rotate)
 
     p = sub.add_parser("scan", help="find stored values in files (names only); --redact "

@@ -143,6 +143,7 @@ def test_existing_stores_migrate_to_headers_plus_what_connections_need(tmp_path)
     store.close()
     with sqlite3.connect(path) as conn:  # rewind to version 3, as an older release left it
         conn.execute("ALTER TABLE secrets DROP COLUMN placements")
+        conn.execute("DROP TABLE runtimes")
         conn.execute("DELETE FROM schema_version WHERE version >= 4")
         conn.execute("PRAGMA user_version=3")
         for name in ("MAPS_KEY", "OTHER"):

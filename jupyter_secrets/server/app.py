@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
 import os
@@ -9,6 +10,7 @@ import os
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
 from traitlets import default
 
 from .._version import __version__
@@ -37,6 +39,7 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
 
     runtime: SecretsRuntime | None = None
     _guards: LeakGuards | None = None
+    _maintenance: asyncio.Task[None] | None = None
 
     @default("log")
     def _default_log(self) -> logging.Logger:
@@ -83,13 +86,21 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         self.settings[KERNEL_IDENTITY_KEY] = KernelAwareIdentity(
             self.serverapp.identity_provider, runtime.tokens, lambda kid: kid in kernel_manager
         )
-        self.log.info("jupyter-secrets %s: store %s; %s", __version__,
-                      runtime.secrets.store.location, policy.describe())
+        IOLoop.current().add_callback(self._start_maintenance)
+        self.log.info("jupyter-secrets %s: store %s; master keys from %s; %s", __version__,
+                      runtime.secrets.store.location, runtime.keys.describe(),
+                      policy.describe())
+
+    def _start_maintenance(self) -> None:
+        if self.runtime is not None:
+            self._maintenance = asyncio.ensure_future(self.runtime.maintain())
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(bind_routes(JupyterAPIHandler))
 
     async def stop_extension(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
         if self._guards is not None:
             self._guards.uninstall()
         if self.runtime is not None:

@@ -21,6 +21,7 @@ from .records import (
     Changes,
     ConnectionRecord,
     Kind,
+    RuntimeRecord,
     SecretRecord,
 )
 
@@ -118,7 +119,20 @@ class AuditRows(abc.ABC):
         """Delete events older than an ISO UTC time; return how many went."""
 
 
-class Store(SecretRows, ConnectionRows, AuditRows):
+class RuntimeRows(abc.ABC):
+    """Running servers announce the master keys they hold (key rotation checks them)."""
+
+    @abc.abstractmethod
+    def announce_runtime(self, record: RuntimeRecord) -> None: ...
+
+    @abc.abstractmethod
+    def runtimes_seen_since(self, since: str) -> list[RuntimeRecord]: ...
+
+    @abc.abstractmethod
+    def forget_runtime(self, runtime_id: str) -> None: ...
+
+
+class Store(SecretRows, ConnectionRows, AuditRows, RuntimeRows):
     """Everything the runtime needs from a database."""
 
     #: Where the data lives, for people (a path, or a URL without its password).

@@ -81,6 +81,17 @@ SQLITE_MIGRATIONS: list[Migration] = [
         """UPDATE secrets SET placements = '["header", "query"]' WHERE name IN (
             SELECT secret FROM connections WHERE json_extract(auth, '$.scheme') = 'query')""",
     ]),
+    (5, [
+        # Running servers say which master keys they hold, so a rotation can check first.
+        """CREATE TABLE runtimes (
+            id       TEXT PRIMARY KEY,
+            host     TEXT NOT NULL,
+            pid      INTEGER NOT NULL,
+            key_ids  TEXT NOT NULL,
+            key_source TEXT NOT NULL,
+            seen_at  TEXT NOT NULL
+        )""",
+    ]),
 ]
 
 

@@ -162,6 +162,18 @@ class AuditFilter:
 
 ALL_EVENTS = AuditFilter()
 
+@dataclass(frozen=True)
+class RuntimeRecord:
+    """A running server (or service replica) and the master key ids it holds."""
+
+    id: str
+    host: str
+    pid: int
+    key_ids: tuple[str, ...]
+    key_source: str  # "env", or "file:<path>" for a key file it follows
+    seen_at: str
+
+
 ChangeKind = Literal["secret", "connection"]
 
 

@@ -30,6 +30,7 @@ from .records import (
     Changes,
     ConnectionRecord,
     Kind,
+    RuntimeRecord,
     SecretRecord,
 )
 
@@ -384,3 +385,26 @@ class SQLiteStore(Store):
     def prune_audit(self, older_than: str) -> int:
         with self._write() as conn:
             return int(conn.execute("DELETE FROM audit WHERE time < ?", (older_than,)).rowcount)
+
+    # -- running servers -------------------------------------------------------------------
+
+    def announce_runtime(self, record: RuntimeRecord) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO runtimes (id, host, pid, key_ids, key_source, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (record.id, record.host, record.pid, json.dumps(list(record.key_ids)),
+                 record.key_source, record.seen_at),
+            )
+
+    def runtimes_seen_since(self, since: str) -> list[RuntimeRecord]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM runtimes WHERE seen_at >= ? ORDER BY id",
+                                (since,)).fetchall()
+        return [RuntimeRecord(r["id"], r["host"], r["pid"], tuple(json.loads(r["key_ids"])),
+                              r["key_source"], r["seen_at"]) for r in rows]
+
+    def forget_runtime(self, runtime_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM runtimes WHERE id = ?", (runtime_id,))
+
