@@ -75,7 +75,7 @@ def _when(stamp: str | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
     lines = [header, *rows]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))

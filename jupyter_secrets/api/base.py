@@ -138,7 +138,7 @@ class SecretsHandler(web.RequestHandler):
         assert self._caller is not None, "prepare() authenticates every request"
         return self._caller
 
-    async def prepare(self) -> None:  # type: ignore[override]
+    async def prepare(self) -> None:
         result = super().prepare()
         if result is not None:
             await result

@@ -10,17 +10,19 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..boundary.hosts import normalize_host_pattern
 from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
 from ..egress.outbound import CallSpec, UpstreamResponse
 from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
-from ..protocol import ERROR_HEADER, OVERHEAD_HEADER
+from ..protocol import ERROR_HEADER, LOGGER_NAME, OVERHEAD_HEADER
 from ..services.audit import split_destination
 from ..validation import validate_header, validate_http_url
 from .base import Route, SecretsHandler, http_error, status_for
@@ -119,9 +121,11 @@ class EgressHandler(SecretsHandler):
 
     def _break_stream(self, reason: str) -> None:
         """Headers are out: the only honest signal left is to cut the connection."""
-        self.log.warning("jupyter-secrets: upstream failed mid-stream: %s", reason)
-        if self.request.connection is not None:
-            self.request.connection.close()
+        logging.getLogger(LOGGER_NAME).warning(
+            "jupyter-secrets: upstream failed mid-stream: %s", reason)
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):
+            connection.close()
         self._finished = True  # tornado must not write a clean end after the cut
 
 
@@ -222,7 +226,7 @@ class RequestHandler(EgressHandler):
         if len(given) > 1:
             raise http_error(422, "Send at most one of body, body_base64 and json.")
         content: bytes | None = None
-        template: str | None = None
+        template: Literal["text", "json"] | None = None
         if body.get("body") is not None:
             if not isinstance(body["body"], str):
                 raise http_error(422, "body must be a string (use json for objects).")

@@ -9,6 +9,7 @@ import os
 
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 from traitlets import default
@@ -46,8 +47,13 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         """Log through the server's own logger, so lines land where the server's do."""
         return logging.getLogger(LOGGER_NAME)
 
+    @property
+    def server(self) -> ServerApp:
+        assert self.serverapp is not None, "set by jupyter_server before any hook runs"
+        return self.serverapp
+
     def _role_policy(self) -> RolePolicy:
-        provider = self.serverapp.identity_provider
+        provider = self.server.identity_provider
         return RolePolicy.build(
             admin_users=self.admin_users,
             single_identity=type(provider) in _SINGLE_IDENTITY_PROVIDERS,
@@ -63,7 +69,7 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         try:
             runtime = build_runtime(
                 self, log=self.log,
-                notebook_path=session_path_lookup(self.serverapp.session_manager),
+                notebook_path=session_path_lookup(self.server.session_manager),
             )
         except SecretsError as error:
             # Keep serving the API so every caller gets this message instead of a bare 404.
@@ -72,11 +78,11 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
             return
         self.runtime = runtime
         runtime.audit.prune_if_due()
-        kernel_manager = self.serverapp.kernel_manager
+        kernel_manager = self.server.kernel_manager
         install_kernel_hooks(
             kernel_manager,
             runtime.tokens,
-            api_url=url_path_join(self.serverapp.connection_url, API_PATH),
+            api_url=url_path_join(self.server.connection_url, API_PATH),
             username_of=lambda user: policy.actor(user.username),
             server_user=policy.actor(getpass.getuser()),
         )
@@ -84,7 +90,7 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
                                           redact_on_save=self.redact_on_save)
         self.settings[RUNTIME_KEY] = runtime
         self.settings[KERNEL_IDENTITY_KEY] = KernelAwareIdentity(
-            self.serverapp.identity_provider, runtime.tokens, lambda kid: kid in kernel_manager
+            self.server.identity_provider, runtime.tokens, lambda kid: kid in kernel_manager
         )
         IOLoop.current().add_callback(self._start_maintenance)
         self.log.info("jupyter-secrets %s: store %s; master keys from %s; %s", __version__,
