@@ -92,6 +92,29 @@ SQLITE_MIGRATIONS: list[Migration] = [
             seen_at  TEXT NOT NULL
         )""",
     ]),
+    (6, [
+        # Credentials the service issues (digests only) and shared fixed-window counters.
+        """CREATE TABLE tokens (
+            digest       TEXT PRIMARY KEY,
+            kind         TEXT NOT NULL CHECK (kind IN ('kernel', 'server', 'run')),
+            username     TEXT NOT NULL,
+            created_at   TEXT NOT NULL,
+            kernel_id    TEXT,
+            server_id    TEXT,
+            name         TEXT,
+            expires_at   TEXT,
+            revoked_at   TEXT,
+            last_used_at TEXT
+        )""",
+        "CREATE INDEX tokens_kernel ON tokens (kernel_id)",
+        "CREATE INDEX tokens_server ON tokens (server_id)",
+        """CREATE TABLE counters (
+            key     TEXT NOT NULL,
+            window  TEXT NOT NULL,
+            count   INTEGER NOT NULL,
+            PRIMARY KEY (key, window)
+        )""",
+    ]),
 ]
 
 
