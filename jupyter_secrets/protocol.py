@@ -22,6 +22,11 @@ KEY_ENV: Final = "JUPYTER_SECRETS_KEY"
 KEY_FILE_ENV: Final = "JUPYTER_SECRETS_KEY_FILE"
 STORE_URL_ENV: Final = "JUPYTER_SECRETS_STORE_URL"
 SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV)
+#: The secrets service's admin credential (``jupyter secrets serve``; the CLI with
+#: ``--service-url``), and a user's Jupyter server's credential for the service.
+ADMIN_TOKEN_ENV: Final = "JUPYTER_SECRETS_ADMIN_TOKEN"  # noqa: S105 - a variable name
+SERVICE_URL_ENV: Final = "JUPYTER_SECRETS_SERVICE_URL"
+SERVICE_TOKEN_ENV: Final = "JUPYTER_SECRETS_SERVICE_TOKEN"  # noqa: S105 - a variable name
 
 #: Tokens say what they are by their prefix: a kernel's (it fits SDKs' ``api_key`` slots),
 #: a user's Jupyter server's (client mode), a headless run's.

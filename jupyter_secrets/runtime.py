@@ -24,6 +24,7 @@ from .keys import KeySource
 from .protocol import KEY_ENV
 from .services.audit import AuditLog, PathLookup
 from .services.connections import ConnectionsService
+from .services.limits import RateLimits
 from .services.secrets import SecretsService
 from .services.tokens import TokenService
 from .settings import SecretsSettings
@@ -44,6 +45,7 @@ class SecretsRuntime:
     audit: AuditLog
     values: ValueIndex
     tokens: TokenService
+    limits: RateLimits
     egress: Egress
     keys: KeySource
     log: logging.Logger
@@ -186,6 +188,8 @@ def build_runtime(
         audit=audit,
         values=ValueIndex(secrets),
         tokens=TokenService(secrets.store),
+        limits=RateLimits(secrets.store,
+                          redactions_per_minute=settings.redactions_per_minute),
         egress=Egress(secrets, client, max_redirects=settings.max_redirects),
         keys=keys,
         log=log,

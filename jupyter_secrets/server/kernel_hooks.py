@@ -15,11 +15,17 @@ from typing import Any, Protocol
 
 from jupyter_server.base.call_context import CallContext
 
-from ..protocol import SERVER_ONLY_ENV, TOKEN_ENV, URL_ENV
+from ..protocol import (
+    ADMIN_TOKEN_ENV,
+    SERVER_ONLY_ENV,
+    SERVICE_TOKEN_ENV,
+    TOKEN_ENV,
+    URL_ENV,
+)
 from ..runtime import SecretsRuntime
 
 #: Never passed on to kernels: what lets this server (not its kernels) act.
-PRIVATE_ENV = (*SERVER_ONLY_ENV, "JUPYTER_SECRETS_SERVICE_TOKEN", "JUPYTER_SECRETS_ADMIN_TOKEN")
+PRIVATE_ENV = (*SERVER_ONLY_ENV, SERVICE_TOKEN_ENV, ADMIN_TOKEN_ENV)
 
 
 class KernelTokens(Protocol):
