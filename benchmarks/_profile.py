@@ -143,6 +143,7 @@ def summarize(profiles: list[Profile], *, top: int = 20) -> str:
         lines.append(f"  {name:<74}" + "  ".join(cells))
     lines.append(f"  {'total CPU per call (server process, all threads)':<74}" + "  ".join(
         (f"{p.cpu_ms_per_call:16.2f} ms" if p.cpu_ms_per_call else " " * 18) for p in profiles))
+    lines.append(f"  {'samples':<74}" + "  ".join(f"{p.total:>18}" for p in profiles))
     lines += ["", f"{main.name}: hottest functions (self time):"]
     lines += [f"  {100 * n / main.total:5.1f}%  {f}" for f, n in main.leaves.most_common(top)]
     lines += ["", f"{main.name}: our functions (on the stack):"]

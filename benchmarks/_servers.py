@@ -185,7 +185,7 @@ async def serve_upstream(port: int, key: str) -> None:
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
-def make_relay(upstream: str, key: str) -> Any:
+def make_relay(upstream: str, key: str, *, nagle: bool = False) -> Any:
     import httpx
     from tornado import web
 
@@ -200,7 +200,8 @@ def make_relay(upstream: str, key: str) -> Any:
             # tornado leaves Nagle on until finish(): a streamed chunk would wait for the
             # client's delayed ACK of the one before it.
             assert self.request.connection is not None
-            self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
+            if not nagle:
+                self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
             headers = [(k, v) for k, v in self.request.headers.get_all()
                        if k.lower() not in HOP_BY_HOP and k.lower() != "authorization"]
             headers.append(("Authorization", authorization))
@@ -225,8 +226,8 @@ def make_relay(upstream: str, key: str) -> Any:
     return web.Application([(r"/(.*)", RelayHandler)])
 
 
-async def serve_relay(port: int, upstream: str, key: str) -> None:
-    app = make_relay(upstream, key)
+async def serve_relay(port: int, upstream: str, key: str, nagle: bool) -> None:
+    app = make_relay(upstream, key, nagle=nagle)
     app.listen(port, address="127.0.0.1")
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -238,12 +239,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--upstream")
+    parser.add_argument("--nagle", action="store_true",
+                        help="relay: leave Nagle on (tornado's default) to compare")
     args = parser.parse_args()
     try:
         if args.role == "upstream":
             asyncio.run(serve_upstream(args.port, args.key))
         else:
-            asyncio.run(serve_relay(args.port, args.upstream, args.key))
+            asyncio.run(serve_relay(args.port, args.upstream, args.key, args.nagle))
     except KeyboardInterrupt:
         pass
 
