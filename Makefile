@@ -36,6 +36,8 @@ test: install browser-deps
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every benchmarks/*.py (helpers start with _), one after the other; each prints its own
 # baseline, ratios and targets. The bench extra adds jupyter-server-proxy and py-spy.

@@ -7,24 +7,32 @@ one key (``RUNTIME_KEY`` in tornado's settings) and reach it through one typed p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from dataclasses import dataclass
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .egress.outbound import Egress
 from .egress.redaction import ValueIndex
 from .egress.transport import build_client
-from .keys import load_keyring
+from .keys import KeySource
 from .protocol import KEY_ENV
 from .services.audit import AuditLog, PathLookup
 from .services.connections import ConnectionsService
 from .services.secrets import SecretsService
 from .services.tokens import KernelTokenRegistry
 from .settings import SecretsSettings
-from .store import open_store
+from .store import Store, open_store
+from .store.records import RuntimeRecord, now_iso
 
 RUNTIME_KEY = "jupyter_secrets_runtime"
+#: How often a running server says which keys it holds, and how long that counts as live.
+ANNOUNCE_EVERY_S = 30.0
+LIVE_FOR = timedelta(seconds=90)
 
 
 @dataclass(eq=False)
@@ -36,12 +44,52 @@ class SecretsRuntime:
     values: ValueIndex
     tokens: KernelTokenRegistry
     egress: Egress
+    keys: KeySource
+    log: logging.Logger
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __repr__(self) -> str:
         return f"SecretsRuntime(store={self.secrets.store!r})"
 
+    # -- keys ------------------------------------------------------------------------------
+
+    def reload_keys(self) -> bool:
+        """Pick up a rewritten key file (a rotation in another process); True if it changed."""
+        keyring = self.keys.reload_if_changed(self.log)
+        if keyring is None:
+            return False
+        self.secrets.keyring = keyring
+        return True
+
+    def announce(self) -> None:
+        """Record that this process is running and which master keys it holds."""
+        self.secrets.store.announce_runtime(RuntimeRecord(
+            self.id, socket.gethostname(), os.getpid(), tuple(self.secrets.keyring.key_ids),
+            self.keys.source_label(), now_iso()))
+
+    def withdraw(self) -> None:
+        self.secrets.store.forget_runtime(self.id)
+
+    async def maintain(self, interval_s: float = 1.0) -> None:
+        """A running server's background duty: follow key-file rotations, announce itself."""
+        loop = asyncio.get_running_loop()
+        announced_at = -ANNOUNCE_EVERY_S
+        while True:
+            try:
+                changed = self.reload_keys()
+                if changed or loop.time() - announced_at >= ANNOUNCE_EVERY_S:
+                    await loop.run_in_executor(None, self.announce)
+                    announced_at = loop.time()
+            except Exception:  # a broken key file or an unreachable store: say so, keep going
+                self.log.exception("jupyter-secrets: key reload or announcement failed")
+            await asyncio.sleep(interval_s)
+
     async def aclose(self) -> None:
         """Finish what is queued (usage, audit) and release the HTTP client and the store."""
+        try:
+            self.withdraw()
+        except Exception:  # the store may already be gone; it ages out by itself
+            self.log.debug("jupyter-secrets: could not withdraw runtime %s", self.id)
         await self.egress.client.aclose()
         self.egress.usage.flush()
         await self.audit.aclose()
@@ -50,25 +98,26 @@ class SecretsRuntime:
     def close(self) -> None:
         """For callers without an event loop (the CLI): write what is queued, close the store."""
         self.egress.usage.flush()
-        self.audit.flush()
         self.secrets.store.close()
 
 
-def _open_secrets(settings: SecretsSettings, log: logging.Logger) -> SecretsService:
+def live_runtimes(store: Store, now: datetime | None = None) -> list[RuntimeRecord]:
+    """Servers that announced themselves recently (key rotation checks their keys)."""
+    since = (now or datetime.now(timezone.utc)) - LIVE_FOR
+    return store.runtimes_seen_since(now_iso(since))
+
+
+def _open_secrets(
+    settings: SecretsSettings, keys: KeySource, log: logging.Logger
+) -> SecretsService:
     store = open_store(settings.store_url)
-    key_path = Path(settings.key_file).expanduser()
     folder = store.local_folder()
-    if folder is not None and key_path.parent.resolve() == Path(folder).resolve():
+    if folder is not None and keys.key_file.parent.resolve() == Path(folder).resolve():
         log.warning(
             "jupyter-secrets: the key file %s sits in the database's folder; a copy of that "
-            "folder carries the key along. Move it elsewhere.", key_path,
+            "folder carries the key along. Move it elsewhere.", keys.key_file,
         )
-    keyring = load_keyring(
-        env_value=os.environ.get(KEY_ENV),
-        key_file=key_path,
-        store_key_ids=store.key_ids_in_use,
-        log=log,
-    )
+    keyring = keys.load(store.key_ids_in_use, log)
     service = SecretsService(store, keyring, settings.limits())
     missing = service.missing_key_ids()
     if missing:
@@ -90,7 +139,8 @@ def build_runtime(
 
     Raises a ``SecretsError`` (key missing or unsafe, store unreachable) with a message to act on.
     """
-    secrets = _open_secrets(settings, log)
+    keys = KeySource(os.environ.get(KEY_ENV), Path(settings.key_file).expanduser())
+    secrets = _open_secrets(settings, keys, log)
     audit = AuditLog(secrets.store, retention_days=settings.audit_retention_days,
                      notebook_path=notebook_path)
     client = build_client(connect_timeout=settings.connect_timeout,
@@ -103,4 +153,6 @@ def build_runtime(
         values=ValueIndex(secrets),
         tokens=KernelTokenRegistry(),
         egress=Egress(secrets, client, max_redirects=settings.max_redirects),
+        keys=keys,
+        log=log,
     )
