@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import random
 import re
-import pickle
 import string
 from urllib.parse import quote, quote_plus
 

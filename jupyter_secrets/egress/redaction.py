@@ -52,6 +52,7 @@ from .. import crypto
 from ..boundary.forms import redactable, utf8
 from ..boundary.layers import (
     DELTA_NAMES,
+    SEGMENT_NAMES,
     Layers,
     Segment,
     Token,
@@ -176,11 +177,13 @@ class ValueIndex:
         min_length: int = DEFAULT_REDACT_MIN_LENGTH,
         recheck_s: float = RECHECK_S,
         compact_delay_s: float = COMPACT_DELAY_S,
+        segment_names: int = SEGMENT_NAMES,
     ) -> None:
         self.service = service
         self.min_length = min_length
         self.recheck_s = recheck_s
         self.compact_delay_s = compact_delay_s
+        self.segment_names = segment_names
         self._lock = threading.RLock()
         self._entries: dict[str, _Entry] = {}
         self._complete = False  # every stored value is held (redaction needs that)
@@ -638,7 +641,8 @@ class ValueIndex:
     def _schedule_compaction(self) -> None:
         if not self._delta and not any(self._stale):
             return
-        delay = 0.0 if len(self._delta) >= DELTA_NAMES else self.compact_delay_s
+        delay = 0.0 if len(self._delta) >= min(DELTA_NAMES, self.segment_names) \
+            else self.compact_delay_s
 
         def job() -> None:
             if delay:
@@ -656,7 +660,7 @@ class ValueIndex:
                 with self._lock:
                     plans = plan_compaction(tuple(self._segments),
                                             tuple(frozenset(s) for s in self._stale),
-                                            self._delta)
+                                            self._delta, capacity=self.segment_names)
                     if not plans:
                         self._drop_empty_segments()
                         return
