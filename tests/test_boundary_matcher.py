@@ -45,6 +45,20 @@ def test_matcher_reports_positions_and_passes_clean_text_through_unchanged() -> 
     assert repr(matcher) == "Matcher(patterns=2)"
 
 
+@pytest.mark.parametrize("seed", range(300))
+def test_detector_finds_exactly_the_names_whose_patterns_occur(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = b"ab-"  # patterns overlap, nest and share anchors and second parts
+    patterns: dict[bytes, list[str]] = {}
+    for i in range(rng.randint(1, 15)):
+        length = rng.choice([1, 3, 7, 8, 9, 12, 16, 17, 24])
+        pattern = bytes(rng.choice(alphabet) for _ in range(length))
+        patterns.setdefault(pattern, []).append(f"N{i}")
+    data = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+    expected = {n for p, names in patterns.items() if p in data for n in names}
+    assert Detector(patterns).names_in(data) == expected
+
+
 def test_detector_sees_a_pattern_hidden_inside_a_longer_one() -> None:
     detector = Detector({b"abcdefgh": ["LONG"], b"cdef": ["INNER"], b"zzzz": ["A", "B"]})
     assert detector.names_in(b"..abcdefgh..") == {"LONG", "INNER"}
@@ -73,9 +87,12 @@ def test_redactable_skips_short_and_blank_values(value: str, expected: bool) -> 
     assert redactable(value, 8) is expected
 
 
+def detector(values: dict[str, str]) -> Detector:
+    return build_detector({name: detection_forms(v) for name, v in values.items()})
+
+
 def segment(values: dict[str, str], version: int = 1) -> Segment:
-    return Segment(built={n: (n.lower(), version) for n in values},
-                   detector=build_detector(values))
+    return Segment(built={n: (n.lower(), version) for n in values}, detector=detector(values))
 
 
 def test_layers_ignore_stale_copies_and_add_the_delta() -> None:
@@ -83,7 +100,7 @@ def test_layers_ignore_stale_copies_and_add_the_delta() -> None:
     layers = Layers(
         segments=(segment(old),),
         stale=(frozenset({"B"}),),  # B was replaced: its old value is no longer stored
-        delta=build_detector({"B": "bravo-value-2"}),
+        delta=detector({"B": "bravo-value-2"}),
         delta_names=frozenset({"B"}),
     )
     assert layers.passes == 2

@@ -228,17 +228,24 @@ def test_log_lines_saves_and_scans_skip_short_and_blank_values(service, tmp_path
     assert strict.scrub_text("abcdefg") == "[REDACTED:SEVEN]"
 
 
-def test_notebooks_are_redacted_in_every_string_and_counted(service):
-    service.create("admin", "KEY", value("KEY"))
+@pytest.mark.parametrize("secret", ["value-of-key-v1-0123456789", "clé-secrète-ünï-😀-42"])
+def test_notebooks_are_redacted_in_every_string_and_counted(service, secret):
+    service.create("admin", "KEY", secret)
     index = loaded(service)
-    v = value("KEY")
     model = {"type": "notebook", "content": {
-        "cells": [{"source": [f"a = '{v}'\n", "b = 1\n"], "outputs": [{"text": v}]}],
-        "metadata": {v: {"nested": [v, 1, None, True]}},
+        "cells": [{"source": ["→ é ü\n", f"a = '{secret}'\n", "b = 1\n"],
+                   "outputs": [{"text": secret}, {"text": "plain"}]}],
+        "metadata": {secret: {"nested": [secret, 1, None, True, f"x{secret}{secret}"]}},
     }}
     found = index.scrub_model(model)
-    assert found.found == {"KEY": 4}
-    assert_no_canary(v, json.dumps(model))
+    assert found.found == {"KEY": 6}
+    assert model["content"] == {
+        "cells": [{"source": ["→ é ü\n", "a = '[REDACTED:KEY]'\n", "b = 1\n"],
+                   "outputs": [{"text": "[REDACTED:KEY]"}, {"text": "plain"}]}],
+        "metadata": {"[REDACTED:KEY]": {"nested": [
+            "[REDACTED:KEY]", 1, None, True, "x[REDACTED:KEY][REDACTED:KEY]"]}},
+    }
+    assert_no_canary(secret, json.dumps(model, ensure_ascii=False))
     clean = {"type": "notebook", "content": {"cells": [{"source": "print(1)"}]}}
     before = json.dumps(clean)
     assert index.scrub_model(clean).found == {} and json.dumps(clean) == before

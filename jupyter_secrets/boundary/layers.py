@@ -21,10 +21,9 @@ search costs one pass per segment plus the delta (about five passes at 10,000 va
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .forms import detection_forms
 from .matcher import Detector
 
 __all__ = [
@@ -32,19 +31,19 @@ __all__ = [
     "plan_compaction",
 ]
 
-#: Values per segment: about 10,000-15,000 patterns, a build of roughly 50 ms.
-SEGMENT_NAMES = 2048
+#: Values per segment: about 40,000-60,000 anchors for API keys, a build of tens of ms.
+SEGMENT_NAMES = 16_384
 #: Values the delta may hold before a compaction is due regardless of the delay.
 DELTA_NAMES = 256
 
 Token = tuple[str, int]  # (secret id, version): which value a copy was built from
 
 
-def build_detector(values: Mapping[str, str]) -> Detector:
-    """A detector over the minimal forms of ``values`` (name -> plaintext)."""
+def build_detector(values: Mapping[str, Sequence[bytes]]) -> Detector:
+    """A detector over name -> the value's detection forms (``forms.detection_forms``)."""
     patterns: dict[bytes, list[str]] = {}
-    for name, plain in values.items():
-        for form in detection_forms(plain):
+    for name, found in values.items():
+        for form in found:
             patterns.setdefault(form, []).append(name)
     return Detector(patterns)
 
@@ -78,7 +77,7 @@ class Layers:
         """Automaton passes one search makes."""
         return len(self.segments) + (self.delta is not None)
 
-    def names_in(self, data: bytes | bytearray | memoryview) -> set[str]:
+    def names_in(self, data: bytes) -> set[str]:
         """Names of the live values that occur in ``data`` (any encoded form)."""
         found: set[str] = set()
         for segment, stale in zip(self.segments, self.stale, strict=True):

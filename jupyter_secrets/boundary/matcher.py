@@ -26,11 +26,17 @@ builds many small automata instead of one large one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from ahocorasick_rs import BytesAhoCorasick, Implementation, MatchKind
+from ahocorasick_rs import BytesAhoCorasick, MatchKind
 
-__all__ = ["Detector", "Matcher"]
+__all__ = ["ANCHOR", "Detector", "Matcher"]
+
+#: Bytes of each pattern (its start) that a :class:`Detector`'s automaton holds.
+ANCHOR = 8
+# Patterns sharing one anchor beyond which a hit is resolved by a dict, not a scan.
+_CROWDED = 8
 
 
 class _NoPickle:
@@ -90,31 +96,79 @@ class Detector(_NoPickle):
     """Which names have at least one of their patterns in a text.
 
     ``patterns`` maps each pattern to the names it belongs to (two secrets may share a
-    value). Built as a contiguous NFA: it builds several times faster than a DFA and searches
-    almost as fast.
+    value). The automaton holds only each pattern's first :data:`ANCHOR` bytes, which keeps
+    both of its costs down (measured with 10,000 API keys, 40,000 patterns):
+
+    * the build, which holds the GIL, grows with the bytes in the trie and faster than
+      linearly: about 20 ms for the anchors instead of over a second for whole patterns;
+    * the search: real keys start alike (``sk-``, ``ghp_``, their base64 ``c2st``), so over
+      ordinary text the automaton rarely leaves its root (about 3 ns a byte).
+
+    Each anchor hit is then checked exactly against the patterns that share it (found by
+    their next :data:`ANCHOR` bytes in a dict when many do, so thousands of keys sharing
+    ``sk-proj-`` cost one lookup per hit, not thousands of comparisons). The search is
+    leftmost-longest (small sets get a SIMD prefilter); anchors that start under a reported
+    one are looked up inside its span, so overlapping occurrences are seen too.
     """
 
-    __slots__ = ("_automaton", "_names", "size")
+    __slots__ = ("_automaton", "_buckets", "_index", "_lengths", "size")
 
-    def __init__(self, patterns: Mapping[bytes, Iterable[str]]) -> None:
-        ordered = sorted(p for p in patterns if p)
-        self._names: list[tuple[str, ...]] = [tuple(sorted(set(patterns[p]))) for p in ordered]
-        self.size = len(ordered)
+    def __init__(self, patterns: Mapping[bytes, Sequence[str]]) -> None:
+        buckets: dict[bytes, list[tuple[bytes, Sequence[str]]]] = {}
+        for pattern, names in patterns.items():
+            if pattern:
+                buckets.setdefault(pattern[:ANCHOR], []).append((pattern, names))
+        self.size = len(patterns)
+        anchors = list(buckets)
+        # Per anchor: its patterns, or for a crowded anchor a dict by the next bytes.
+        self._buckets: list[Any] = [
+            entries if len(entries) <= _CROWDED else _by_next_part(entries)
+            for entries in buckets.values()
+        ]
+        self._index = {anchor: i for i, anchor in enumerate(anchors)}
+        self._lengths = sorted({len(a) for a in anchors})
         self._automaton: BytesAhoCorasick | None = (
-            BytesAhoCorasick(ordered, implementation=Implementation.ContiguousNFA)
-            if ordered else None
+            BytesAhoCorasick(anchors, matchkind=MatchKind.LeftmostLongest) if anchors else None
         )
 
     def __repr__(self) -> str:
-        return f"Detector(patterns={self.size})"
+        return f"Detector(patterns={self.size}, anchors={len(self._index)})"
 
-    def names_in(self, data: bytes | bytearray | memoryview) -> set[str]:
+    def names_in(self, data: bytes) -> set[str]:
         if self._automaton is None:
             return set()
-        found = self._automaton.find_matches_as_indexes(data, overlapping=True)
+        found = self._automaton.find_matches_as_indexes(data)
         if not found:
             return set()
+        hits: set[tuple[int, int]] = set()  # (anchor index, where it starts)
+        index = self._index
+        for _, start, end in found:
+            for at in range(start, end):  # anchors starting under this one, or shorter
+                for length in self._lengths:
+                    hit = index.get(data[at:at + length])
+                    if hit is not None:
+                        hits.add((hit, at))
         names: set[str] = set()
-        for index in {index for index, _, _ in found}:
-            names.update(self._names[index])
+        for hit, at in hits:
+            bucket = self._buckets[hit]
+            if isinstance(bucket, dict):
+                after = at + ANCHOR
+                entries = [e for length, by_next in bucket.items()
+                           for e in by_next.get(data[after:after + length], ())]
+            else:
+                entries = bucket
+            for pattern, owners in entries:
+                if data.startswith(pattern, at):
+                    names.update(owners)
         return names
+
+
+def _by_next_part(
+    entries: list[tuple[bytes, Sequence[str]]],
+) -> dict[int, dict[bytes, list[tuple[bytes, Sequence[str]]]]]:
+    """Index patterns sharing an anchor by their next ``ANCHOR`` bytes (length -> part)."""
+    table: dict[int, dict[bytes, list[tuple[bytes, Sequence[str]]]]] = {}
+    for pattern, names in entries:
+        part = pattern[ANCHOR:2 * ANCHOR]
+        table.setdefault(len(part), {}).setdefault(part, []).append((pattern, names))
+    return table

@@ -154,15 +154,9 @@ class Scrubber:
     def __repr__(self) -> str:
         return f"Scrubber(names={list(self._names)!r}, patterns={len(self._replacements)})"
 
-    def needles(self) -> list[str] | None:
-        """The patterns as text, for a cheap ``in`` test before scrubbing a string.
-
-        ``None`` when some pattern is not valid UTF-8 (then every string must be scrubbed).
-        """
-        try:
-            return [p.decode("utf-8", "surrogatepass") for p in self._replacements]
-        except UnicodeDecodeError:
-            return None
+    def spans(self, data: bytes) -> list[tuple[int, int]]:
+        """Where the matches are in ``data`` (start, end), in order: what would be replaced."""
+        return [(start, end) for start, end, _ in self._matcher.find(data)]
 
     def scrub_bytes(self, data: bytes) -> bytes:
         """Scrub a complete body in one pass."""

@@ -42,14 +42,16 @@ import re
 import threading
 import time
 import weakref
+from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import crypto
-from ..boundary.forms import redactable, utf8
+from ..boundary.forms import detection_forms, redactable, utf8
 from ..boundary.layers import (
     DELTA_NAMES,
     SEGMENT_NAMES,
@@ -89,6 +91,72 @@ def _markers(text: str) -> Counter[str]:
     return Counter(_MARKER.findall(text))
 
 
+def _strings_of(node: Any, out: list[str]) -> None:
+    """Append every string of a JSON-like tree (dict keys included) to ``out``."""
+    if isinstance(node, str):
+        out.append(node)
+    elif isinstance(node, list):
+        for item in node:
+            _strings_of(item, out)
+    elif isinstance(node, dict):
+        for key, item in node.items():
+            out.append(key)
+            _strings_of(item, out)
+
+
+def _char_spans(text: str, data: bytes, spans: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Byte offsets in ``data`` (``text`` in UTF-8) as character offsets in ``text``."""
+    if text.isascii():
+        yield from spans
+        return
+    chars = 0
+    done = 0
+
+    def to_char(offset: int) -> int:
+        nonlocal chars, done
+        chars += len(data[done:offset].decode("utf-8", "surrogatepass"))
+        done = offset
+        return chars
+
+    for start, end in spans:  # in order: offsets only grow
+        yield to_char(start), to_char(end)
+
+
+def _replace_strings(
+    node: Any, targets: set[int], scrubber: Scrubber, redaction: Redaction
+) -> Any:
+    """Scrub the strings numbered in ``targets`` (in ``_strings_of`` order), in place."""
+    count = 0
+
+    def visit(item: Any) -> Any:
+        nonlocal count
+        if isinstance(item, str):
+            count += 1
+            if count - 1 not in targets:
+                return item
+            out = scrubber.scrub_text(item)
+            if out != item:
+                redaction.add(item, out)
+            return out
+        if isinstance(item, list):
+            for position, child in enumerate(item):
+                new = visit(child)
+                if new is not child:
+                    item[position] = new
+            return item
+        if isinstance(item, dict):
+            pairs = [(visit(key), key, visit(child), child) for key, child in item.items()]
+            if any(new_key is not key for new_key, key, _, _ in pairs):
+                return type(item)((new_key, new) for new_key, _, new, _ in pairs)
+            for _, key, new, child in pairs:
+                if new is not child:
+                    item[key] = new
+            return item
+        return item
+
+    return visit(node)
+
+
 def _token(record: SecretRecord) -> Token:
     return (record.id, record.version)
 
@@ -111,7 +179,12 @@ class Redaction:
 class _Entry:
     record: SecretRecord
     value: Plaintext = field(repr=False)
-    redactable: bool
+    # What redaction searches for: empty when the value is too short to redact.
+    forms: tuple[bytes, ...] = field(repr=False)
+
+    @property
+    def redactable(self) -> bool:
+        return bool(self.forms)
 
     @property
     def token(self) -> Token:
@@ -308,29 +381,25 @@ class ValueIndex:
             return self._redactor(names).scrub_text(text) if names else text
 
     def scrub_json(self, node: Any, redaction: Redaction) -> Any:
-        """Every string in a JSON-like tree (notebook sources, outputs, widget state, keys)."""
-        layers = self._redaction_layers()
-        names = layers.names_in(utf8(json.dumps(node, ensure_ascii=False)))
-        return self._walk(node, self._redactor(names), redaction) if names else node
+        """Every string in a JSON-like tree (notebook sources, outputs, widget state, keys).
 
-    def _walk(self, node: Any, scrubber: Scrubber, redaction: Redaction) -> Any:
-        needles = scrubber.needles()
-
-        def walk(item: Any) -> Any:
-            if isinstance(item, str):
-                if needles is not None and not any(n in item for n in needles):
-                    return item
-                out = scrubber.scrub_text(item)
-                if out != item:
-                    redaction.add(item, out)
-                return out
-            if isinstance(item, list):
-                return [walk(x) for x in item]
-            if isinstance(item, dict):
-                return type(item)((walk(k), walk(v)) for k, v in item.items())
-            return item
-
-        return walk(node)
+        One search over all the strings joined answers whether any stored value is there
+        (usually not). Only then are the strings holding a match located, from the match
+        offsets, and scrubbed one by one; the tree is changed in place and returned.
+        """
+        strings: list[str] = []
+        _strings_of(node, strings)
+        joined = "\0".join(strings)
+        data = utf8(joined)
+        names = self._redaction_layers().names_in(data)
+        if not names:
+            return node
+        scrubber = self._redactor(names)
+        ends = list(accumulate(len(text) + 1 for text in strings))  # each string's end + 1
+        targets: set[int] = set()
+        for start, end in _char_spans(joined, data, scrubber.spans(data)):
+            targets.update(range(bisect_right(ends, start), bisect_right(ends, end - 1) + 1))
+        return _replace_strings(node, targets, scrubber, redaction)
 
     def scrub_model(self, model: dict[str, Any]) -> Redaction:
         """Redact a contents-API model in place (notebook, text or base64 file)."""
@@ -371,7 +440,7 @@ class ValueIndex:
             except ValueError:
                 pass
             else:
-                tree = self._walk(tree, self._redactor(names), redaction)
+                tree = self.scrub_json(tree, redaction)
                 scrubbed = (json.dumps(tree, indent=1, ensure_ascii=False) + "\n").encode(
                     "utf-8", "surrogateescape")
         if scrubbed is None:
@@ -595,7 +664,10 @@ class ValueIndex:
                 if held is not None and held.token == _token(record):
                     self._entries[name] = replace(held, record=record)
                     continue
-                entry = _Entry(record, value, redactable(crypto.reveal(value), self.min_length))
+                plain = crypto.reveal(value)
+                found = tuple(detection_forms(plain)) if redactable(plain, self.min_length) \
+                    else ()
+                entry = _Entry(record, value, found)
                 self._entries[name] = entry
                 changed = True
                 self._unplace(name)
@@ -628,7 +700,7 @@ class ValueIndex:
     def _publish(self) -> None:
         """Swap in new layers (under the lock): the delta is rebuilt if it changed."""
         if self._delta_dirty:
-            values = {n: crypto.reveal(self._entries[n].value) for n in sorted(self._delta)}
+            values = {n: self._entries[n].forms for n in self._delta}
             self._delta_detector = build_detector(values) if values else None
             self._delta_dirty = False
         self._layers = Layers(
@@ -667,7 +739,7 @@ class ValueIndex:
                     index, names = min(plans.items())
                     held = {n: self._entries[n] for n in names
                             if n in self._entries and self._entries[n].redactable}
-                    values = {n: crypto.reveal(e.value) for n, e in held.items()}
+                    values = {n: e.forms for n, e in held.items()}
                     built = {n: e.token for n, e in held.items()}
                 segment = Segment(built=built, detector=build_detector(values))  # slow part
                 with self._lock:
