@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from jupyter_secrets.crypto import Keyring
+from jupyter_secrets import crypto
+from jupyter_secrets.crypto import Keyring, Plaintext
 from jupyter_secrets.egress import redaction
 from jupyter_secrets.egress.redaction import Redaction, ScrubbingFilter, ValueIndex
 from jupyter_secrets.errors import SecretNotFound
 from jupyter_secrets.keys import generate_key_text
-from jupyter_secrets.services.secrets import SecretsService
+from jupyter_secrets.services.secrets import PutValue, SecretsService
 from jupyter_secrets.store.records import Changes
 from jupyter_secrets.store.sqlite import SQLiteStore
 
@@ -62,6 +63,14 @@ class Opens:
             return original(names)
 
         service.open = counting  # type: ignore[method-assign]
+
+
+def legacy(service: SecretsService, name: str, raw: str) -> None:
+    """A value stored before today's input rules (whitespace-only values were accepted)."""
+    def seal(identity: Any) -> Any:
+        return crypto.seal(service.keyring, identity, Plaintext(raw))
+
+    service.apply([PutValue(name, seal, "admin", "upsert")])
 
 
 def value(name: str, version: int = 1) -> str:
@@ -213,9 +222,10 @@ def test_readers_never_wait_for_a_segment_build(service, monkeypatch):
 
 
 def test_log_lines_saves_and_scans_skip_short_and_blank_values(service, tmp_path):
-    service.create("admin", "ONE", "x")
-    service.create("admin", "SPACES", "        ")
-    service.create("admin", "SEVEN", "abcdefg")
+    legacy(service, "ONE", "x")
+    legacy(service, "SPACES", "        ")
+    legacy(service, "TABS", "\t\t\t\t\t\t\t\t")
+    legacy(service, "SEVEN", "abcdefg")
     service.create("admin", "LONG", "long-enough")
     index = loaded(service)
     text = "def very():\n        return 'abcdefg' + 'long-enough'\n"
