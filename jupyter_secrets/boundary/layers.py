@@ -1,12 +1,13 @@
 """Detect many named values in text, updated one value at a time: segments plus a delta.
 
 Pure bookkeeping for the value index (``egress/redaction.py``), no I/O, no threads. Building an
-Aho-Corasick automaton holds the GIL for a time that grows faster than the number of patterns
-(about 50 ms for 10,000 patterns, a second or more for 100,000), so one big automaton over every
-stored value would stall the server's event loop on each rebuild. Instead:
+Aho-Corasick automaton holds the GIL for a time that grows with the number of values (about
+20 ms for 10,000 API keys with the anchored :class:`~.matcher.Detector`), so rebuilding it on
+every write would stall the server's event loop and make a write cost O(stored values).
+Instead:
 
-* **segments**: a few automata over up to :data:`SEGMENT_NAMES` values each, each recording
-  which version (token) of each value it was built from;
+* **segments**: automata over up to :data:`SEGMENT_NAMES` values each (one at 10,000), each
+  recording which version (token) of each value it was built from;
 * **stale**: per segment, the names whose copy there is outdated (the value was replaced or
   deleted); their hits are ignored;
 * **delta**: one small automaton over the values that no segment holds live (new or replaced
@@ -15,7 +16,7 @@ stored value would stall the server's event loop on each rebuild. Instead:
   one at a time, in the background.
 
 A write therefore costs one small delta build, whatever the number of stored values, and a
-search costs one pass per segment plus the delta (about five passes at 10,000 values).
+search costs one pass per segment plus one for the delta.
 :class:`Layers` is an immutable snapshot, so readers never wait for writers.
 """
 

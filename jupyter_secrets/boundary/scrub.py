@@ -34,7 +34,10 @@ value leave at the same moment. With no injected value the stream passes bytes s
 
 Not promised: the *content* still differs when a complete value (or encoding) is present,
 because it is replaced: an echo of a complete correct guess comes back redacted, which confirms
-the guess (the kernel has to know the whole value for that). A value cut by a release (an
+the guess (the kernel has to know the whole value for that). The one release decision that
+looks at matches concerns complete values too: a whole match straddling the window's edge is
+released with the bytes before it (as its marker) rather than split, at the moment the marker
+shows it anyway. A value cut by a release (an
 upstream pausing longer than the idle timer in the middle of a value, a value with a line break
 echoed inside an SSE or NDJSON stream, an event over the cap) is caught only partly: the part
 released before the cut has passed, and the part after it is redacted because each release is
