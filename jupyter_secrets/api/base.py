@@ -25,6 +25,7 @@ from ..errors import (
     MasterKeyError,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SecretsError,
     TooLarge,
     UpstreamFailed,
@@ -39,7 +40,7 @@ Action = Literal["read", "write", "execute"]
 #: tornado settings keys: the app's Identity, and why the runtime could not start.
 IDENTITY_KEY = "jupyter_secrets_identity"
 UNAVAILABLE_KEY = "jupyter_secrets_unavailable"
-MAX_JSON_DEPTH = 32
+MAX_JSON_DEPTH = 64
 
 _STATUS: dict[type[SecretsError], int] = {
     InvalidInput: 422,
@@ -53,6 +54,7 @@ _STATUS: dict[type[SecretsError], int] = {
     EgressRefused: 403,
     UpstreamTimeout: 504,
     UpstreamFailed: 502,
+    RateLimited: 429,
 }
 
 
@@ -78,20 +80,37 @@ def status_for(error: SecretsError) -> int:
     return 400
 
 
-def _depth_ok(node: Any, limit: int) -> bool:
-    """Whether a parsed JSON document nests at most ``limit`` levels (iteratively)."""
+def json_problem(node: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed JSON document cannot be accepted, or None: too deep, or a lone surrogate.
+
+    JSON may spell ``"\\ud800"``, which Python parses into a string that cannot be encoded
+    (so it would fail later, in the store or on the wire). Checked iteratively.
+    """
     stack = [(node, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return ("The request body holds an invalid Unicode character (a lone "
+                        "surrogate such as \\ud800); send valid UTF-8 text.")
+            continue
         if isinstance(item, dict):
-            children: Any = item.values()
+            children: list[Any] = [*item.keys(), *item.values()]
         elif isinstance(item, list):
             children = item
         else:
             continue
-        if depth > limit:
-            return False
+        if depth > max_depth:
+            return f"The request body nests deeper than {max_depth} levels."
         stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return True
 
 
@@ -121,10 +140,12 @@ class SecretsHandler(web.RequestHandler):
         assert self._caller is not None, "prepare() authenticates every request"
         return self._caller
 
-    async def prepare(self) -> None:  # type: ignore[override]
+    async def prepare(self) -> None:
         result = super().prepare()
         if result is not None:
             await result
+        if self._finished:  # the app's base answered already (a CORS preflight)
+            return
         caller = self.identity.caller(self)
         if caller is None:
             raise web.HTTPError(403, "Sign in to use the secrets API.")
@@ -162,10 +183,11 @@ class SecretsHandler(web.RequestHandler):
 
     # -- audit -----------------------------------------------------------------------------
 
-    def audit(self, action: str, **fields: Any) -> None:
-        """Note an audit event as this caller (and kernel); written later, off the request."""
-        self.runtime.audit.record(action, user=self.caller.name,
-                                  kernel_id=self.caller.kernel_id, **fields)
+    async def audit(self, action: str, **fields: Any) -> None:
+        """Record an event as this caller (and kernel): written before the response ends."""
+        audit_log = self.runtime.audit
+        await audit_log.commit(audit_log.event(action, user=self.caller.name,
+                                               kernel_id=self.caller.kernel_id, **fields))
 
     # -- JSON in and out -------------------------------------------------------------------
 
@@ -182,8 +204,9 @@ class SecretsHandler(web.RequestHandler):
             raise web.HTTPError(400, "The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "The request body must be a JSON object.")
-        if not _depth_ok(body, MAX_JSON_DEPTH):
-            raise http_error(422, f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        problem = json_problem(body)
+        if problem:
+            raise http_error(422, problem)
         unknown = set(body) - allowed
         if unknown:
             raise http_error(
@@ -202,7 +225,13 @@ class SecretsHandler(web.RequestHandler):
                 None, functools.partial(fn, *args, **kwargs)
             )
         except SecretsError as error:
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
+
+    def http_error_for(self, error: SecretsError) -> web.HTTPError:
+        """The HTTP error for a service error (a 429 also says when to come back)."""
+        if isinstance(error, RateLimited):
+            self.set_header("Retry-After", str(error.retry_after))
+        return http_error(status_for(error), str(error))
 
     def write_json(self, payload: object, status: int = 200) -> None:
         self.set_status(status)

@@ -10,18 +10,21 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..boundary.hosts import normalize_host_pattern
 from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
 from ..egress.outbound import CallSpec, UpstreamResponse
-from ..errors import EgressRefused, SecretsError, UpstreamFailed
-from ..protocol import ERROR_HEADER, OVERHEAD_HEADER
+from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
+from ..protocol import ERROR_HEADER, LOGGER_NAME, OVERHEAD_HEADER
 from ..services.audit import split_destination
+from ..validation import validate_header, validate_http_url
 from .base import Route, SecretsHandler, http_error, status_for
 
 # Caller headers never forwarded: hop-by-hop, the caller's credentials for *this* server,
@@ -33,6 +36,7 @@ REQUEST_HEADERS_DROPPED = {
     "accept-encoding", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
 }
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+MAX_REQUEST_HEADERS = 64
 
 
 class EgressHandler(SecretsHandler):
@@ -67,25 +71,25 @@ class EgressHandler(SecretsHandler):
             if self._headers_written:
                 self._break_stream(str(error))
                 return
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
         except SecretsError as error:
             failure = error
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise
             self._finished = True  # nobody is left to answer
         finally:
-            self._audit_call(spec, upstream, failure, started)
+            await self._audit_call(spec, upstream, failure, started)
 
-    def _audit_call(
+    async def _audit_call(
         self, spec: CallSpec, upstream: UpstreamResponse | None, failure: SecretsError | None,
         started: float,
     ) -> None:
         """One event per call: names, destination (no query), status, bytes, time, reason."""
         refused = isinstance(failure, (EgressRefused, UnknownPlaceholder))
         host, path = split_destination(spec.url)
-        self.audit(
+        await self.audit(
             "refused_call" if refused else "proxy_call" if spec.connection else "request_call",
             secrets=upstream.injected if upstream else spec.names(),
             connection=spec.connection, host=host, method=spec.method, path=path,
@@ -117,9 +121,11 @@ class EgressHandler(SecretsHandler):
 
     def _break_stream(self, reason: str) -> None:
         """Headers are out: the only honest signal left is to cut the connection."""
-        self.log.warning("jupyter-secrets: upstream failed mid-stream: %s", reason)
-        if self.request.connection is not None:
-            self.request.connection.close()
+        logging.getLogger(LOGGER_NAME).warning(
+            "jupyter-secrets: upstream failed mid-stream: %s", reason)
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):
+            connection.close()
         self._finished = True  # tornado must not write a clean end after the cut
 
 
@@ -141,6 +147,7 @@ class ProxyHandler(EgressHandler):
             method=self.request.method or "GET",
             url=url,
             headers=self._forwarded_headers(record.headers),
+            connection_headers=list(record.headers.items()),
             content=self.request.body or None,
             auth=record.auth,
             auth_secret=record.secret,
@@ -156,7 +163,7 @@ class ProxyHandler(EgressHandler):
             if k.lower() not in REQUEST_HEADERS_DROPPED and k.lower() not in overridden
             and "{{" not in v  # callers cannot smuggle placeholders in through the proxy
         ]
-        return [*kept, *connection_headers.items()]
+        return kept
 
     get = head = post = put = patch = delete = options = _proxy
 
@@ -193,17 +200,21 @@ class RequestHandler(EgressHandler):
         method = str(body.get("method", "GET")).upper()
         if method not in METHODS:
             raise http_error(422, f"method must be one of {', '.join(METHODS)}.")
-        url = body["url"]
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise http_error(422, "url must be an http(s) URL.")
-        headers = body.get("headers") or {}
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise http_error(422, "headers must be an object of string values.")
+        try:
+            url = validate_http_url(body["url"])
+            headers = body.get("headers") or {}
+            if not isinstance(headers, dict) or len(headers) > MAX_REQUEST_HEADERS:
+                raise InvalidInput(f"headers must be an object of at most {MAX_REQUEST_HEADERS} "
+                                   "name: value pairs.")
+            for name, value in headers.items():
+                validate_header(name, value)
+        except InvalidInput as error:
+            raise http_error(422, str(error)) from None
         params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise http_error(422, "params must be an object.")
+        if not isinstance(params, dict) or not all(
+            isinstance(v, str | int | float | bool) for v in params.values()
+        ):
+            raise http_error(422, "params must be an object of strings or numbers.")
         if params:
             # Encode everything but placeholders, which are filled in (encoded) later.
             query = "&".join(
@@ -215,7 +226,7 @@ class RequestHandler(EgressHandler):
         if len(given) > 1:
             raise http_error(422, "Send at most one of body, body_base64 and json.")
         content: bytes | None = None
-        template: str | None = None
+        template: Literal["text", "json"] | None = None
         if body.get("body") is not None:
             if not isinstance(body["body"], str):
                 raise http_error(422, "body must be a string (use json for objects).")

@@ -43,7 +43,7 @@ _CROWDED = 8
 class _NoPickle:
     __slots__ = ()
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("matchers hold secret values and cannot be pickled")
 
 

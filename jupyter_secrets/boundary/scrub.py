@@ -141,7 +141,7 @@ class Scrubber:
         longest = self._matcher.max_length
         self.window = max(MIN_WINDOW, 1 << max(longest - 1, 0).bit_length()) if longest else 0
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("scrubbers hold secret values and cannot be pickled")
 
     @property

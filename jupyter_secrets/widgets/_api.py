@@ -8,6 +8,7 @@ values appear only in the fallback create/replace request bodies.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -93,7 +94,7 @@ class SecretsAPI:
         return self._call("GET", self._path(name))
 
     def create(self, name: str, value: str, *, description: str | None = None,
-               allowed_hosts: list[str] | None = None) -> dict[str, Any]:
+               allowed_hosts: builtins.list[str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "value": value}
         if description is not None:
             body["description"] = description

@@ -52,7 +52,7 @@ class Form(VBox):
                             f"{html.escape(message)}</span>" if message else "")
 
     def text(self, label: str) -> str:
-        return str(self.inputs[label].value)  # type: ignore[attr-defined]
+        return str(self.inputs[label].value)
 
 
 def add_form(value: ValueField) -> Form:

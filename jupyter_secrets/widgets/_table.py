@@ -6,14 +6,14 @@ users; the header is the only HTML and it is constant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ipywidgets import HTML, Button, GridBox, HBox, Label, Layout, Widget
 
 Record = dict[str, Any]
-Action = Callable[[Record], None]
+Action = Callable[[Record], object]
 
 COLUMNS = ("Name", "Kind", "Description", "Owner", "Updated", "Version", "Used by", "Last used")
 WIDTHS = ("minmax(110px, 1.2fr)", "40px", "minmax(80px, 2fr)", "minmax(50px, 0.7fr)", "120px",
@@ -62,7 +62,7 @@ def _cell(text: str, tip: str) -> Label:
     return Label(text, tooltip=tip or None, layout=Layout(min_width="0"))
 
 
-def build_table(records: Sequence[Record], *, actions: dict[str, Action] | None) -> GridBox:
+def build_table(records: Sequence[Record], *, actions: Mapping[str, Action] | None) -> GridBox:
     """A grid of the given records; ``actions`` None means read-only (no buttons)."""
     widths = list(WIDTHS) + (["max-content"] if actions else [])
     header: list[Widget] = [HTML(f"<b>{title}</b>") for title in COLUMNS]
