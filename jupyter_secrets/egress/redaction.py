@@ -431,17 +431,15 @@ class ValueIndex:
         return out
 
     def scan_file(self, path: Path, *, redact: bool) -> Redaction:
+        """Find stored values in one file (a notebook: in its strings, whatever the escaping)."""
         redaction = Redaction()
         raw = path.read_bytes()
-        names = self._redaction_layers().names_in(raw)
-        if not names:
-            return redaction
         scrubbed: bytes | None = None
-        if path.suffix == ".ipynb":
+        if path.suffix.lower() == ".ipynb":
             try:
                 tree = json.loads(raw.decode("utf-8", "surrogateescape"))
             except ValueError:
-                pass
+                pass  # not JSON after all: scanned as text below
             else:
                 tree = self.scrub_json(tree, redaction)
                 scrubbed = (json.dumps(tree, indent=1, ensure_ascii=False) + "\n").encode(
