@@ -119,6 +119,11 @@ class SecretsSettings(Configurable):
         "allowed to call it directly (CORS), for the panel of users' JupyterLab.",
     ).tag(config=True)
 
+    kernel_token_grace = Float(
+        90.0, min=1.0, help="Seconds a kernel token outlives the last heartbeat of the server "
+        "that asked for it (servers send one every 30 s while the kernel runs).",
+    ).tag(config=True)
+
     redactions_per_minute = Int(
         120, min=1, help="Most redaction requests one user's server may make per minute "
         "(client mode): a redaction confirms a guess of a value.",
