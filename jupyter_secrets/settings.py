@@ -90,6 +90,13 @@ class SecretsSettings(Configurable):
         "files saved through Jupyter (sources, outputs, widget state).",
     ).tag(config=True)
 
+    redact_min_length = Int(
+        8, min=1, help="Shortest stored value (in characters) that redaction of saved files, "
+        "scans and log lines looks for; shorter and whitespace-only values are skipped so "
+        "they cannot mangle indentation and words. The proxy always scrubs every value it "
+        "injected, whatever its length.",
+    ).tag(config=True)
+
     audit_retention_days = Int(
         90, min=0, help="Days audit events are kept (pruned at start-up and daily); "
         "0 keeps them forever.",
