@@ -272,9 +272,11 @@ class Egress:
         service: SecretsService,
         client: httpx.AsyncClient,
         *,
+        values: ValueIndex,
         max_redirects: int = MAX_REDIRECTS,
     ) -> None:
         self.service = service
+        self.values = values
         self.client = client
         self.max_redirects = max_redirects
         self.usage = UsageRecorder(service)
@@ -381,7 +383,7 @@ class Egress:
     @asynccontextmanager
     async def call(self, spec: CallSpec) -> AsyncIterator[UpstreamResponse]:
         started = time.perf_counter()
-        index = ValueIndex.for_service(self.service)
+        index = self.values
         names = spec.names()
         opened = index.lookup_cached(names)  # memory only; None when the store must be read
         if opened is None:

@@ -42,14 +42,13 @@ import logging
 import re
 import threading
 import time
-import weakref
 from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .. import crypto
 from ..boundary.forms import detection_forms, redactable, utf8
@@ -240,10 +239,6 @@ class _Worker:
 class ValueIndex:
     """Every stored value, kept current one change at a time. See the module docstring."""
 
-    _by_service: ClassVar[weakref.WeakKeyDictionary[SecretsService, ValueIndex]] = (
-        weakref.WeakKeyDictionary()
-    )
-
     def __init__(
         self,
         service: SecretsService,
@@ -282,13 +277,6 @@ class ValueIndex:
         self._local = threading.local()  # .busy: this thread is maintaining the index
         self._worker = _Worker("jupyter-secrets-value-index")
         service.on_change(self._on_change)
-        ValueIndex._by_service[service] = self
-
-    @classmethod
-    def for_service(cls, service: SecretsService) -> ValueIndex:
-        """The index built for ``service`` (one per service), made now if there is none."""
-        index = cls._by_service.get(service)
-        return index if index is not None else cls(service)
 
     def __repr__(self) -> str:
         return (f"ValueIndex({len(self._entries)} values, complete={self._complete}, "
