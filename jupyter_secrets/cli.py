@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from jupyter_core.application import JupyterApp
 
@@ -22,6 +23,7 @@ from .keys import generate_key_text
 from .runtime import SecretsRuntime, build_runtime
 from .services.audit import AuditQuery
 from .settings import SecretsSettings
+from .validation import PLACEMENTS, value_warnings
 
 log = logging.getLogger("jupyter_secrets.cli")
 
@@ -56,6 +58,24 @@ def _read_value(keep_newline: bool) -> str:
     return first
 
 
+def _when(stamp: str | None) -> str:
+    """``2025-01-31 14:05`` in local time from a stored ISO time ("-" when never)."""
+    if not stamp:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    lines = [header, *rows]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
+                     .rstrip() for line in lines)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     records = _runtime().secrets.list(kind=None if args.all else "user")
     if args.json:
@@ -64,27 +84,35 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not records:
         print("No secrets yet. Add one with: jupyter secrets set NAME")
         return 0
-    width = max(len(r.name) for r in records)
-    for r in records:
-        hosts = ",".join(r.allowed_hosts) or "-"
-        print(f"{r.name:<{width}}  v{r.version:<3} {r.kind:<6} {r.updated_at}  {hosts}  "
-              f"{r.description}")
+    rows = [(r.name, f"v{r.version}", r.kind, _when(r.updated_at), _when(r.last_used_at),
+             ",".join(r.allowed_hosts) or "-", ",".join(r.placements), r.description)
+            for r in records]
+    print(_table(("NAME", "VERSION", "KIND", "UPDATED", "LAST USED", "ALLOWED HOSTS",
+                  "PLACEMENTS", "DESCRIPTION"), rows))
     return 0
 
 
 def cmd_set(args: argparse.Namespace) -> int:
+    if args.value_on_argv is not None:
+        raise SecretsError(
+            "Values are never taken from the command line (other users can read it in ps "
+            "and shell history). Pipe it on stdin (printenv KEY | jupyter secrets set "
+            f"{args.name}) or type it at the hidden prompt (jupyter secrets set {args.name})."
+        )
     value = _read_value(args.keep_newline)
+    for warning in value_warnings(value):
+        print(f"warning: {warning}", file=sys.stderr)
     runtime = _runtime()
     record = runtime.secrets.upsert(
-        _actor(),
-        args.name,
-        value,
-        description=args.description,
-        allowed_hosts=args.allowed_host,
+        _actor(), args.name, value, description=args.description,
+        allowed_hosts=args.allowed_host, placements=args.placement,
     )
     runtime.audit.record("create" if record.version == 1 else "replace", user=_actor(),
-                           secrets=[record.name])
+                         secrets=[record.name])
     print(f"Saved {record.name} (version {record.version}).")
+    if not record.allowed_hosts:
+        print(f"{record.name} has no allowed hosts: connections can use it, js.request cannot. "
+              f"Add one with: jupyter secrets edit {record.name} --allowed-host HOST")
     return 0
 
 
@@ -97,14 +125,21 @@ def cmd_edit(args: argparse.Namespace) -> int:
         fields["allowed_hosts"] = []
     elif args.allowed_host is not None:
         fields["allowed_hosts"] = args.allowed_host
+    if args.placement is not None:
+        fields["placements"] = args.placement
     if not fields:
-        raise SecretsError("Nothing to change: give --description, --allowed-host or "
-                           "--no-allowed-hosts.")
+        raise SecretsError("Nothing to change: give --description, --allowed-host, "
+                           "--no-allowed-hosts or --placement.")
     runtime = _runtime()
     record = runtime.secrets.update_metadata(_actor(), args.name, fields)
     runtime.audit.record("metadata", user=_actor(), secrets=[record.name])
-    hosts = ", ".join(record.allowed_hosts) or "none (connections only)"
-    print(f"Updated {record.name}: allowed hosts {hosts}.")
+    shown = {
+        "description": repr(record.description),
+        "allowed_hosts": ", ".join(record.allowed_hosts) or "none (connections only)",
+        "placements": ", ".join(record.placements),
+    }
+    changes = "; ".join(f"{k.replace('_', ' ')} {shown[k]}" for k in fields)
+    print(f"Updated {record.name}: {changes}.")
     return 0
 
 
@@ -196,9 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("set", help="create or replace a secret; value from stdin or a prompt")
     p.add_argument("name")
+    p.add_argument("value_on_argv", nargs="?", metavar="(no value here)",
+                   help=argparse.SUPPRESS)
     p.add_argument("--description")
     p.add_argument("--allowed-host", action="append", metavar="HOST",
                    help="a host this secret may be sent to (repeatable)")
+    p.add_argument("--placement", action="append", choices=PLACEMENTS,
+                   help="where in a request the value may go (repeatable; default: header)")
     p.add_argument("--keep-newline", action="store_true",
                    help="keep a trailing newline read from stdin (stripped by default)")
     p.set_defaults(func=cmd_set)
@@ -210,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the allowed hosts with these (repeatable)")
     p.add_argument("--no-allowed-hosts", action="store_true",
                    help="allow no host (the secret then works through connections only)")
+    p.add_argument("--placement", action="append", choices=PLACEMENTS,
+                   help="replace where in a request the value may go (repeatable)")
     p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("delete", help="delete a secret")

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from .boundary.hosts import normalize_host_pattern
+from .boundary.hosts import normalize_host, normalize_host_pattern
+from .boundary.placeholders import PLACEHOLDER_RE, contains_header_unsafe, find_names
 from .crypto import Plaintext
 from .errors import InvalidInput, TooLarge
 
+PLACEMENTS = ("header", "query", "path", "body")
+DEFAULT_PLACEMENTS = ("header",)
 NAME_MAX_LENGTH = 128
 DESCRIPTION_MAX_LENGTH = 1024
 MAX_ALLOWED_HOSTS = 64
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024
+MAX_HEADER_VALUE = 8192
 _NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 _SEPARATORS = re.compile(r"[\s-]+")
 
 
@@ -51,12 +57,24 @@ def validate_value(raw: object, *, max_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> 
         raise InvalidInput("A secret value must be a JSON string.")
     if raw == "":
         raise InvalidInput("A secret value must not be empty.")
+    if raw.isspace():
+        raise InvalidInput("A secret value must not be only whitespace.")
     value = Plaintext(raw)
     if value.byte_length > max_bytes:
         raise TooLarge(
             f"A secret value may be at most {max_bytes} bytes (got {value.byte_length})."
         )
     return value
+
+
+def value_warnings(raw: object) -> list[str]:
+    """What a person should double-check about a new value (never quoting it)."""
+    if not isinstance(raw, str) or not raw or raw.isspace():
+        return []
+    if raw != raw.strip():
+        return ["The value starts or ends with whitespace (a space, tab or line break). It is "
+                "kept exactly as sent; if that was a copy-paste accident, replace the value."]
+    return []
 
 
 def validate_description(raw: object) -> str:
@@ -89,3 +107,61 @@ def validate_allowed_hosts(raw: object) -> tuple[str, ...]:
         if host not in hosts:
             hosts.append(host)
     return tuple(hosts)
+
+
+def validate_placements(raw: object) -> tuple[str, ...]:
+    """Where in an outbound request a value may be put, in a fixed order; at least one."""
+    if isinstance(raw, str) or not isinstance(raw, Iterable):
+        raise InvalidInput(
+            f'placements must be a list drawn from {", ".join(PLACEMENTS)}, like ["header"].'
+        )
+    items = list(raw)
+    unknown = [p for p in items if p not in PLACEMENTS]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown placement(s) {', '.join(map(repr, unknown))}: use {', '.join(PLACEMENTS)}."
+        )
+    if not items:
+        raise InvalidInput('placements may not be empty: a value needs a place, like ["header"].')
+    return tuple(p for p in PLACEMENTS if p in items)
+
+
+def validate_http_url(raw: object, what: str = "url") -> str:
+    """An http(s) URL with a valid host and port. A placeholder in the host is left for the
+    egress check to refuse with its own message."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"{what} is required, like https://api.example.com/v1.")
+    url = raw.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as error:
+        raise InvalidInput(f"{what} is not a valid URL ({error}).") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"{what} must be an http(s) URL with a host, like "
+                           "https://api.example.com/v1.")
+    if not find_names(parts.netloc):
+        try:
+            normalize_host(parts.hostname)
+        except ValueError as error:
+            raise InvalidInput(f"{what} has an invalid host: {error}") from None
+    return url
+
+
+def validate_header(name: object, value: object) -> tuple[str, str]:
+    """A header an outbound request may carry; its value may hold placeholders."""
+    if not isinstance(name, str) or not HEADER_NAME_RE.fullmatch(name):
+        raise InvalidInput(f"{name!r} is not a valid header name.")
+    if not isinstance(value, str) or contains_header_unsafe(value) or len(value) > MAX_HEADER_VALUE:
+        raise InvalidInput(
+            f"Header {name} must be a single-line string of at most {MAX_HEADER_VALUE} characters."
+        )
+    try:
+        PLACEHOLDER_RE.sub("", value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"Header {name} may hold only Latin-1 characters (HTTP headers cannot carry "
+            "others); send such text in the body."
+        ) from None
+    return name, value
+

@@ -183,6 +183,14 @@ def example_token(runtime: Any, upstream: Any, canary: str) -> str:
 
 
 @pytest.fixture
+def example_token_everywhere(runtime: Any, example_token: str) -> str:
+    """EXAMPLE_TOKEN allowed in every placement (query string, path and body too)."""
+    runtime.secrets.update_metadata("admin", "EXAMPLE_TOKEN",
+                                    {"placements": ["header", "query", "path", "body"]})
+    return example_token
+
+
+@pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     """Environment for CLI subprocesses: isolated Jupyter dirs, a temp store, a fresh key."""
     from jupyter_secrets.keys import generate_key_text
@@ -195,3 +203,28 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         JUPYTER_SECRETS_KEY=generate_key_text(),
     )
     return env
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real ``jupyter server`` subprocess shared by a module's tests (see tests/live.py)."""
+    from .live import LiveServer
+
+    server = LiveServer(tmp_path_factory.mktemp("live")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_upstream() -> Iterator[Any]:
+    """A loopback upstream shared by a module's tests (its key: the upstream's default)."""
+    from .upstream import start_upstream
+
+    server = start_upstream()
+    try:
+        yield server
+    finally:
+        server.stop()
+

@@ -76,8 +76,9 @@ async def test_every_change_is_recorded_with_who_and_what(api, canary, upstream)
 
 
 async def test_proxied_and_ad_hoc_calls_are_recorded_with_status_bytes_and_time(
-    up_connection, example_token, upstream, server_url, auth, api, canary
+    up_connection, example_token_everywhere, upstream, server_url, auth, api, canary
 ):
+    example_token = example_token_everywhere
     r = await http("GET", f"{server_url}/proxy/up/echo/items", headers=auth,
                    params={"api_key": "QUERYSTRING-KEY"})
     assert r.status_code == 200
@@ -355,7 +356,8 @@ async def test_the_value_appears_in_no_audit_row(
     up_connection, example_token, upstream, server_url, auth, api, canary, store_path, key_file
 ):
     await api("POST", "secrets", body={"name": "PLAIN", "value": canary,
-                                       "allowed_hosts": [example_token]})
+                                       "allowed_hosts": [example_token],
+                                       "placements": ["query"]})
     await api("PUT", "secrets", "PLAIN", body={"value": canary})
     await api("PUT", "secrets", body={"secrets": [{"key": "PLAIN2", "value": canary}]})
     await http("GET", f"{server_url}/proxy/up/echo/x", headers=auth)

@@ -60,9 +60,10 @@ def test_keep_newline_keeps_stdin_exactly(cli_env):
 
 def test_value_on_the_command_line_is_refused(cli_env, canary):
     result = run(cli_env, "set", "K", canary)
-    assert result.returncode == 2
-    assert "unrecognized arguments" in result.stderr
+    assert result.returncode == 1
+    assert "never taken from the command line" in result.stderr and "stdin" in result.stderr
     assert "No secrets yet" in run(cli_env, "list").stdout
+    assert_no_canary(canary, result.stdout, result.stderr)
 
 
 def test_errors_are_one_clear_line(cli_env):
@@ -208,7 +209,8 @@ def test_edit_changes_metadata_and_keeps_the_value(cli_env, canary):
     result = run(cli_env, "edit", "k", "--allowed-host", "b.example.com",
                  "--allowed-host", "*.c.example.com", "--description", "rotated monthly")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Updated K: allowed hosts b.example.com, *.c.example.com."
+    assert result.stdout.strip() == ("Updated K: description 'rotated monthly'; allowed hosts "
+                                     "b.example.com, *.c.example.com.")
     assert stored_value(cli_env, "K") == canary
     cleared = run(cli_env, "edit", "K", "--no-allowed-hosts")
     assert "none (connections only)" in cleared.stdout
@@ -216,3 +218,37 @@ def test_edit_changes_metadata_and_keeps_the_value(cli_env, canary):
     assert nothing.returncode == 1 and "Nothing to change" in nothing.stderr
     bad = run(cli_env, "edit", "K", "--allowed-host", "https://x/y")
     assert bad.returncode == 1 and "Invalid allowed host" in bad.stderr
+
+
+def test_list_has_a_header_and_readable_times(cli_env):
+    run(cli_env, "set", "K", "--allowed-host", "api.example.com", stdin="value-12345")
+    lines = run(cli_env, "list").stdout.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "VERSION", "KIND", "UPDATED"]
+    assert lines[1].startswith("K ") and "T" not in lines[1].split()[3]
+    assert lines[1].split()[3].count("-") == 2, "a date, not an ISO timestamp"
+
+
+def test_set_says_what_to_check(cli_env, canary):
+    result = run(cli_env, "set", "K", stdin=f" {canary}\t\n")
+    assert result.returncode == 0
+    assert "starts or ends with whitespace" in result.stderr
+    assert "no allowed hosts" in result.stdout and "--allowed-host HOST" in result.stdout
+    assert stored_value(cli_env, "K") == f" {canary}\t", "kept exactly, only warned"
+    quiet = run(cli_env, "set", "H", "--allowed-host", "a.example.com", stdin="clean-value")
+    assert quiet.stderr == "" and "no allowed hosts" not in quiet.stdout
+    assert_no_canary(canary, result.stdout, result.stderr)
+
+
+def test_whitespace_only_values_are_refused(cli_env):
+    result = run(cli_env, "set", "K", stdin="   \t ")
+    assert result.returncode == 1 and "only whitespace" in result.stderr
+    assert "No secrets yet" in run(cli_env, "list").stdout
+
+
+def test_edit_placements(cli_env):
+    run(cli_env, "set", "K", stdin="value-12345")
+    result = run(cli_env, "edit", "K", "--placement", "body", "--placement", "header")
+    assert result.stdout.strip() == "Updated K: placements header, body."
+    assert "header,body" in run(cli_env, "list").stdout
+    bad = run(cli_env, "edit", "K", "--placement", "cookie")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -150,8 +150,10 @@ async def test_kernels_cannot_change_where_values_may_go(connected, start_kernel
                                "secret": "EXAMPLE_TOKEN"}).status_code)
         print(httpx.patch(f"{url}/secrets/EXAMPLE_TOKEN", headers=h,
                           json={"description": "fine"}).status_code)
+        print(httpx.patch(f"{url}/secrets/EXAMPLE_TOKEN", headers=h,
+                          json={"placements": ["body"]}).status_code)
     """))
-    assert out.split() == ["403", "403", "200"]
+    assert out.split() == ["403", "403", "200", "403"]
 
 
 @pytest.mark.usefixtures("multi_user")

@@ -103,8 +103,8 @@ async def test_unreachable_upstream_is_a_502(api, server_url, auth, canary):
 # -- ad-hoc requests with placeholders ---------------------------------------------------------
 
 
-async def test_request_fills_placeholders_only_where_allowed(
-    example_token, upstream, api, canary, responses
+async def test_request_fills_placeholders_where_its_placements_allow(
+    example_token_everywhere, upstream, api, canary, responses
 ):
     status, body = await api("POST", "request", body={
         "method": "POST", "url": f"{upstream.url}/echo/x",
@@ -167,7 +167,8 @@ async def test_redirect_within_the_allowed_host_is_followed(example_token, upstr
 async def test_values_with_line_breaks_never_go_into_headers(api, upstream):
     evil = "line1\r\nX-Injected: yes"
     await api("POST", "secrets", body={"name": "MULTI", "value": evil,
-                                       "allowed_hosts": [f"127.0.0.1:{upstream.port}"]})
+                                       "allowed_hosts": [f"127.0.0.1:{upstream.port}"],
+                                       "placements": ["header", "body"]})
     status, body = await api("POST", "request", body={
         "url": f"{upstream.url}/echo", "headers": {"X-Key": "{{secrets.MULTI}}"}})
     assert status == 403

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .helpers import assert_no_canary
@@ -98,7 +100,8 @@ async def test_batch_upserts_and_deletes_atomically(api, canary):
         {"key": "NEVER_EXISTED", "value": None},
     ]})
     assert status == 200
-    assert body == {"data": {"upserted_keys": ["NEW_ONE", "KEEP"], "deleted_keys": ["OLD"]}}
+    assert body == {"data": {"upserted_keys": ["NEW_ONE", "KEEP"], "deleted_keys": ["OLD"],
+                             "warnings": {}}}
     assert await names_and_versions(api) == {"KEEP": 2, "NEW_ONE": 1}
 
 
@@ -158,3 +161,103 @@ async def test_batch_body_must_hold_a_list(api):
     assert status == 422
     status, body = await api("PUT", "secrets", body={})
     assert status == 422 and "secrets" in body["message"]
+
+
+async def test_whitespace_only_values_are_refused_and_edges_warned(api, canary):
+    for value in (" ", "\t\n", "   "):
+        status, body = await api("POST", "secrets", body={"name": "W", "value": value})
+        assert status == 422 and "only whitespace" in body["message"]
+    assert (await api("GET", "secrets", "W"))[0] == 404
+    status, body = await api("POST", "secrets", body={"name": "W", "value": f"{canary}\n"})
+    assert status == 201 and "whitespace" in body["warnings"][0]
+    status, body = await api("PUT", "secrets", "W", body={"value": canary})
+    assert status == 200 and body["warnings"] == []
+    status, body = await api("PUT", "secrets", body={"secrets": [
+        {"key": "W", "value": f" {canary}"}, {"key": "X", "value": canary}]})
+    assert status == 200 and list(body["data"]["warnings"]) == ["W"]
+    assert canary not in json.dumps(body)
+
+
+# -- bad input is a 4xx, never a 500 (found by an attacker's fuzzing) ---------------------------
+
+
+def _nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+async def test_deeply_nested_json_is_a_4xx(api, depth):
+    for path, method in ((("secrets",), "POST"), (("request",), "POST"), (("secrets",), "PUT")):
+        status, body = await api(method, *path, raw=_nested(depth))
+        assert status in (400, 422), (path, status)
+        assert body["message"]
+    assert (await api("GET", "secrets"))[1]["secrets"] == []
+
+
+@pytest.mark.parametrize("field", ["value", "description", "name"])
+async def test_a_lone_surrogate_is_a_4xx_and_writes_nothing(api, field):
+    body = {"name": "S", "value": "value-1234", "description": "d"}
+    raw = json.dumps(body).replace(f'"{body[field]}"', '"x\\ud800"')
+    status, reply = await api("POST", "secrets", raw=raw)
+    assert status == 422 and "surrogate" in reply["message"]
+    assert (await api("GET", "secrets"))[1]["secrets"] == []
+
+
+@pytest.mark.parametrize("where", ["url", "header", "body", "params"])
+async def test_a_lone_surrogate_in_a_request_is_a_4xx(api, example_token, upstream, where):
+    call = {"url": f"{upstream.url}/echo", "headers": {"X": "{{secrets.EXAMPLE_TOKEN}}"}}
+    raw = json.dumps({
+        "url": {**call, "url": f"{upstream.url}/echo/SURROGATE"},
+        "header": {**call, "headers": {"X": "{{secrets.EXAMPLE_TOKEN}}SURROGATE"}},
+        "body": {**call, "method": "POST", "body": "SURROGATE"},
+        "params": {**call, "params": {"q": "SURROGATE"}},
+    }[where]).replace("SURROGATE", "\\udfff")
+    status, reply = await api("POST", "request", raw=raw)
+    assert status == 422 and "surrogate" in reply["message"]
+    assert upstream.requests == []
+
+
+async def test_headers_only_carry_latin_1(api, example_token, upstream, runtime):
+    status, reply = await api("POST", "request", body={
+        "url": f"{upstream.url}/echo", "headers": {"X": "{{secrets.EXAMPLE_TOKEN}} ✓"}})
+    assert status == 422 and "Latin-1" in reply["message"]
+    runtime.secrets.create("admin", "UNI", "ключ-1234567", allowed_hosts=[example_token])
+    status, reply = await api("POST", "request", body={
+        "url": f"{upstream.url}/echo", "headers": {"X": "{{secrets.UNI}}"}})
+    assert status == 403 and "Latin-1" in reply["message"] and "ключ" not in reply["message"]
+    status, _ = await api("POST", "request", body={
+        "url": f"{upstream.url}/echo", "headers": {"X": "caf\u00e9 {{secrets.EXAMPLE_TOKEN}}"}})
+    assert status == 200, "Latin-1 itself is fine"
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://[::1", "not a valid URL"),
+    ("http://a b.example/", "invalid host"),
+    ("http://example.com:99999/", "not a valid URL"),
+    ("ftp://example.com/", "http(s) URL"),
+    ("http:///nohost", "http(s) URL"),
+])
+async def test_bad_urls_are_a_422(api, example_token, url, words):
+    status, reply = await api("POST", "request", body={
+        "url": url, "headers": {"X": "{{secrets.EXAMPLE_TOKEN}}"}})
+    assert status == 422 and words in reply["message"], reply
+    status, reply = await api("POST", "connections", body={
+        "name": "bad", "base_url": url, "auth": {"scheme": "none"}})
+    assert status == 422 and words in reply["message"], reply
+    assert (await api("GET", "connections"))[1]["connections"] == []
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "c", "preset": ["openai"]},
+    {"name": "c", "preset": {"x": 1}},
+    {"name": "c", "auth": {"scheme": ["bearer"]}},
+    {"name": "c", "auth": ["bearer"]},
+    {"name": ["c"]},
+    {"name": "c", "headers": ["X"]},
+    {"name": "c", "headers": {"X": 1}},
+    {"name": "c", "base_url": 5},
+])
+async def test_odd_connection_shapes_are_a_422(api, body):
+    status, reply = await api("POST", "connections", body=body)
+    assert status == 422, reply
+    assert (await api("GET", "connections"))[1]["connections"] == []

@@ -18,17 +18,24 @@ Endpoints:
   sends), JSON or SSE with Anthropic's event types.
 * ``ANY /echo/...``: the request as JSON (method, path, query, headers, body), for scrubbing.
 * ``GET /echo-header?name=X``: request header ``X`` copied into response header ``X-Echo``.
-* ``GET /redirect?to=URL&code=302``, ``GET /slow?delay=S``, ``GET /status/{code}``.
+* ``GET /redirect?to=URL&code=302[&placeholder=NAME]`` (the Location then asks for
+  ``{{secrets.NAME}}`` in its query), ``GET /slow?delay=S``, ``GET /status/{code}``.
 * ``GET /stream-then-fail``: a few chunks, then the connection is dropped mid-body.
+* ``GET /encoded?coding=gzip&layers=1``: the request echoed as JSON, compressed ``layers``
+  times with zlib framing for ``coding`` (``gzip``, ``x-gzip``, ``deflate``, or any other
+  label, which gets gzip bytes), declared once in ``Content-Encoding``; it ignores what the
+  client accepts, as a careless server would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,7 +298,11 @@ class EchoHeaderHandler(_Base):
 class RedirectHandler(_Base):
     def get(self) -> None:
         code = int(self.get_query_argument("code", "302"))
-        self.redirect(self.get_query_argument("to"), status=code)
+        to = self.get_query_argument("to")
+        placeholder = self.get_query_argument("placeholder", None)
+        if placeholder:  # a Location that asks for a secret, as a hostile upstream might
+            to += f"?k={{{{secrets.{placeholder}}}}}"
+        self.redirect(to, status=code)
 
 
 class SlowHandler(_Base):
@@ -317,6 +328,18 @@ class StreamThenFailHandler(_Base):
         self._auto_finish = False  # finishing would write to the closed stream
         stream = self.request.connection.stream  # type: ignore[attr-defined]
         stream.close()
+
+
+class EncodedHandler(_Base):
+    def get(self) -> None:
+        coding = self.get_query_argument("coding", "gzip")
+        layers = int(self.get_query_argument("layers", "1"))
+        body = json.dumps({"headers": dict(self.request.headers)}).encode()
+        for _ in range(layers):
+            body = zlib.compress(body) if coding == "deflate" else gzip.compress(body)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Encoding", coding)
+        self.finish(body)
 
 
 class StatusHandler(_Base):
@@ -345,6 +368,7 @@ def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Appl
             (r"/slow", SlowHandler, args),
             (r"/stream-then-fail", StreamThenFailHandler, args),
             (r"/status/([1-5][0-9][0-9])", StatusHandler, args),
+            (r"/encoded", EncodedHandler, args),
         ],
     )
     app.upstream = settings  # type: ignore[attr-defined]

@@ -39,7 +39,7 @@ Action = Literal["read", "write", "execute"]
 #: tornado settings keys: the app's Identity, and why the runtime could not start.
 IDENTITY_KEY = "jupyter_secrets_identity"
 UNAVAILABLE_KEY = "jupyter_secrets_unavailable"
-MAX_JSON_DEPTH = 32
+MAX_JSON_DEPTH = 64
 
 _STATUS: dict[type[SecretsError], int] = {
     InvalidInput: 422,
@@ -78,20 +78,37 @@ def status_for(error: SecretsError) -> int:
     return 400
 
 
-def _depth_ok(node: Any, limit: int) -> bool:
-    """Whether a parsed JSON document nests at most ``limit`` levels (iteratively)."""
+def json_problem(node: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed JSON document cannot be accepted, or None: too deep, or a lone surrogate.
+
+    JSON may spell ``"\\ud800"``, which Python parses into a string that cannot be encoded
+    (so it would fail later, in the store or on the wire). Checked iteratively.
+    """
     stack = [(node, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return ("The request body holds an invalid Unicode character (a lone "
+                        "surrogate such as \\ud800); send valid UTF-8 text.")
+            continue
         if isinstance(item, dict):
-            children: Any = item.values()
+            children: list[Any] = [*item.keys(), *item.values()]
         elif isinstance(item, list):
             children = item
         else:
             continue
-        if depth > limit:
-            return False
+        if depth > max_depth:
+            return f"The request body nests deeper than {max_depth} levels."
         stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return True
 
 
@@ -182,8 +199,9 @@ class SecretsHandler(web.RequestHandler):
             raise web.HTTPError(400, "The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "The request body must be a JSON object.")
-        if not _depth_ok(body, MAX_JSON_DEPTH):
-            raise http_error(422, f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        problem = json_problem(body)
+        if problem:
+            raise http_error(422, problem)
         unknown = set(body) - allowed
         if unknown:
             raise http_error(

@@ -19,9 +19,10 @@ from tornado.iostream import StreamClosedError
 from ..boundary.hosts import normalize_host_pattern
 from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
 from ..egress.outbound import CallSpec, UpstreamResponse
-from ..errors import EgressRefused, SecretsError, UpstreamFailed
+from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
 from ..protocol import ERROR_HEADER, OVERHEAD_HEADER
 from ..services.audit import split_destination
+from ..validation import validate_header, validate_http_url
 from .base import Route, SecretsHandler, http_error, status_for
 
 # Caller headers never forwarded: hop-by-hop, the caller's credentials for *this* server,
@@ -33,6 +34,7 @@ REQUEST_HEADERS_DROPPED = {
     "accept-encoding", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
 }
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+MAX_REQUEST_HEADERS = 64
 
 
 class EgressHandler(SecretsHandler):
@@ -141,6 +143,7 @@ class ProxyHandler(EgressHandler):
             method=self.request.method or "GET",
             url=url,
             headers=self._forwarded_headers(record.headers),
+            connection_headers=list(record.headers.items()),
             content=self.request.body or None,
             auth=record.auth,
             auth_secret=record.secret,
@@ -156,7 +159,7 @@ class ProxyHandler(EgressHandler):
             if k.lower() not in REQUEST_HEADERS_DROPPED and k.lower() not in overridden
             and "{{" not in v  # callers cannot smuggle placeholders in through the proxy
         ]
-        return [*kept, *connection_headers.items()]
+        return kept
 
     get = head = post = put = patch = delete = options = _proxy
 
@@ -193,17 +196,21 @@ class RequestHandler(EgressHandler):
         method = str(body.get("method", "GET")).upper()
         if method not in METHODS:
             raise http_error(422, f"method must be one of {', '.join(METHODS)}.")
-        url = body["url"]
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            raise http_error(422, "url must be an http(s) URL.")
-        headers = body.get("headers") or {}
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise http_error(422, "headers must be an object of string values.")
+        try:
+            url = validate_http_url(body["url"])
+            headers = body.get("headers") or {}
+            if not isinstance(headers, dict) or len(headers) > MAX_REQUEST_HEADERS:
+                raise InvalidInput(f"headers must be an object of at most {MAX_REQUEST_HEADERS} "
+                                   "name: value pairs.")
+            for name, value in headers.items():
+                validate_header(name, value)
+        except InvalidInput as error:
+            raise http_error(422, str(error)) from None
         params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise http_error(422, "params must be an object.")
+        if not isinstance(params, dict) or not all(
+            isinstance(v, str | int | float | bool) for v in params.values()
+        ):
+            raise http_error(422, "params must be an object of strings or numbers.")
         if params:
             # Encode everything but placeholders, which are filled in (encoded) later.
             query = "&".join(

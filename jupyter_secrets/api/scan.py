@@ -15,9 +15,9 @@ class ScanHandler(SecretsHandler):
         body = self.read_json(allowed={"path", "redact"})
         relative = body.get("path", "")
         redact = body.get("redact", False)
-        if not isinstance(relative, str) or not isinstance(redact, bool):
-            raise http_error(422, "path must be a string (relative to the server root) and "
-                             "redact true or false.")
+        if not isinstance(relative, str) or "\x00" in relative or not isinstance(redact, bool):
+            raise http_error(422, "path must be a string (relative to the server root, without "
+                             "NUL characters) and redact true or false.")
         findings = await self.call(self._scan, relative, redact)
         self.write_json({"redacted": redact, "findings": findings})
 

@@ -10,7 +10,8 @@ from tornado import web
 from ..errors import InvalidInput
 from ..services.audit import AuditQuery
 from ..services.presets import PRESETS
-from ..validation import normalize_name
+from ..services.secrets import DESTINATION_FIELDS, METADATA_FIELDS
+from ..validation import normalize_name, value_warnings
 from .base import Route, SecretsHandler, http_error
 
 
@@ -31,20 +32,17 @@ class SecretsCollectionHandler(SecretsHandler):
     async def post(self) -> None:
         self.require_admin()
         body = self.read_json(
-            allowed={"name", "value", "description", "allowed_hosts"},
-            required=frozenset({"name", "value"}),
+            allowed={"name", "value", *METADATA_FIELDS}, required=frozenset({"name", "value"})
         )
+        metadata = {k: v for k, v in body.items() if k in METADATA_FIELDS}
         record = await self.call(
-            self.runtime.secrets.create,
-            self.caller.name,
-            body["name"],
-            body["value"],
-            description=body.get("description"),
-            allowed_hosts=body.get("allowed_hosts"),
+            self.runtime.secrets.create, self.caller.name, body["name"], body["value"],
+            **metadata,
         )
         self.audit("create", secrets=[record.name])
         self.set_header("Location", self.api_url("secrets", record.name))
-        self.write_json(record.to_json(), status=201)
+        self.write_json({**record.to_json(), "warnings": value_warnings(body["value"])},
+                        status=201)
 
     async def put(self) -> None:
         """Phoenix's batch body: all items applied atomically; ``value: null`` deletes."""
@@ -54,9 +52,12 @@ class SecretsCollectionHandler(SecretsHandler):
             raise http_error(422, 'secrets must be a list of {"key": ..., "value": ...} objects.')
         result = await self.call(self.runtime.secrets.batch, self.caller.name, body["secrets"])
         self.audit("batch", secrets=[*result.upserted, *result.deleted])
-        self.write_json(
-            {"data": {"upserted_keys": result.upserted, "deleted_keys": result.deleted}}
-        )
+        warnings = {
+            normalize_name(item["key"]): value_warnings(item["value"]) for item in body["secrets"]
+            if value_warnings(item["value"])
+        }
+        self.write_json({"data": {"upserted_keys": result.upserted,
+                                  "deleted_keys": result.deleted, "warnings": warnings}})
 
 
 class SecretHandler(SecretsHandler):
@@ -71,14 +72,12 @@ class SecretHandler(SecretsHandler):
         record = await self.call(self.runtime.secrets.replace, self.caller.name, name,
                                  body["value"])
         self.audit("replace", secrets=[record.name])
-        self.write_json(record.to_json())
+        self.write_json({**record.to_json(), "warnings": value_warnings(body["value"])})
 
     async def patch(self, name: str) -> None:
         self.require_admin()
-        body = self.read_json(allowed={"description", "allowed_hosts"})
-        if not body:
-            raise http_error(422, "Nothing to change: send description and/or allowed_hosts.")
-        if "allowed_hosts" in body:
+        body = self.read_json(allowed=set(METADATA_FIELDS))
+        if DESTINATION_FIELDS & set(body):
             self.require_session("change where a secret may be sent")
         record = await self.call(self.runtime.secrets.update_metadata, self.caller.name, name,
                                  body)

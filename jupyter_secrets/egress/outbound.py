@@ -20,6 +20,7 @@ from typing import Literal
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
+from httpx._decoders import SUPPORTED_DECODERS
 
 from .. import crypto
 from ..boundary.hosts import host_allowed
@@ -45,6 +46,19 @@ RESPONSE_HEADERS_DROPPED = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer",
     "transfer-encoding", "upgrade", "content-length", "content-encoding", "set-cookie",
 }
+# Only encodings httpx decodes are asked for, so every byte relayed can be scrubbed; any
+# other Content-Encoding in an answer is refused (httpx would pass such bytes through raw).
+DECODABLE_ENCODINGS = tuple(e for e in SUPPORTED_DECODERS if e != "identity")
+ACCEPT_ENCODING = ", ".join(DECODABLE_ENCODINGS)
+# A body still compressed after decoding what the upstream declared (gzip inside gzip, a
+# zstd or xz stream) cannot be scrubbed either. Brotli has no magic number: since it is
+# never asked for, a brotli body can only arrive inside a declared, decoded encoding.
+_COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh",
+                     b"\x78\x01", b"\x78\x9c", b"\x78\xda")
+# Where a connection's own auth scheme puts its key: the admin chose it with the connection.
+AUTH_PLACEMENT = {"bearer": "header", "header": "header", "basic": "header", "query": "query"}
+_PLACEMENT_WORDS = {"header": "a header", "query": "the query string", "path": "the URL path",
+                    "body": "the request body"}
 
 
 @dataclass(frozen=True)
@@ -61,16 +75,38 @@ class CallSpec:
     connection: str | None = None
     # Secret name -> extra host patterns it may go to (a connection's own host).
     extra_allowed: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Headers an admin defined with the connection: their placeholders need no placement.
+    connection_headers: Sequence[tuple[str, str]] = ()
 
     def names(self) -> set[str]:
-        names = find_names(self.url)
-        for _, value in self.headers:
+        """Every secret the call needs, wherever named (a host placeholder is refused later)."""
+        names = set(self.placements_used()) | find_names(self.url)
+        for _, value in self.connection_headers:
             names |= find_names(value)
-        if self.body_template and self.content:
-            names |= find_names(self.content.decode("utf-8", "replace"))
         if self.auth_secret:
             names.add(self.auth_secret)
         return names
+
+    def placements_used(self) -> dict[str, set[str]]:
+        """Secret name -> where the *caller* put it: path, query, header, body."""
+        used: dict[str, set[str]] = {}
+
+        def note(text: str, placement: str) -> None:
+            for name in find_names(text):
+                used.setdefault(name, set()).add(placement)
+
+        parts = urlsplit(self.url)  # a placeholder in the host is refused, not placed
+        note(parts.path, "path")
+        note(parts.query, "query")
+        note(parts.fragment, "path")  # never sent, but not a place to hide one either
+        for _, value in self.headers:
+            note(value, "header")
+        if self.body_template and self.content:
+            note(self.content.decode("utf-8", "replace"), "body")
+        return used
+
+    def all_headers(self) -> list[tuple[str, str]]:
+        return [*self.headers, *self.connection_headers]
 
 
 @dataclass
@@ -83,6 +119,7 @@ class UpstreamResponse:
     overhead_ms: float
     _response: httpx.Response
     _scrubber: Scrubber
+    _body: AsyncIterator[bytes]
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive, scrubbed across chunk boundaries.
@@ -92,7 +129,7 @@ class UpstreamResponse:
         """
         stream = self._scrubber.stream()
         try:
-            async for chunk in self._response.aiter_bytes():
+            async for chunk in self._body:
                 out = stream.feed(chunk)
                 if out:
                     yield out
@@ -143,6 +180,54 @@ class UsageRecorder:
             self._write(names)
 
 
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def _decodable_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The decoded body, or ``UpstreamFailed`` (502) if it cannot be decoded for scrubbing.
+
+    Checked before anything is relayed: the declared Content-Encoding must be one httpx
+    decodes, and the first decoded bytes must not be another compressed stream.
+    """
+    codings = [c.strip().lower() for c in response.headers.get_list("content-encoding",
+                                                                       split_commas=True)]
+    unknown = [c for c in codings if c and c not in SUPPORTED_DECODERS]
+    host = response.url.host
+    if unknown:
+        raise UpstreamFailed(
+            f"{host} answered in an encoding the proxy cannot decode ({', '.join(unknown)}), so "
+            "the answer could not be checked for secret values; nothing was relayed."
+        )
+    body = response.aiter_bytes()
+    try:
+        first = await anext(body, b"")
+    except httpx.DecodingError:
+        raise UpstreamFailed(
+            f"{host} sent a body that does not decode as its declared encoding "
+            f"({', '.join(codings)}); nothing was relayed."
+        ) from None
+    except httpx.HTTPError as error:
+        raise UpstreamFailed(f"{host} broke the response: {type(error).__name__}") from None
+    if first.startswith(_COMPRESSED_MAGIC):
+        raise UpstreamFailed(
+            f"{host} answered with a compressed body inside its declared encoding, which the "
+            "proxy cannot check for secret values; nothing was relayed."
+        )
+
+    async def chained() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in body:
+            yield chunk
+
+    return chained()
+
+
 def _host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if find_names(parts.netloc):
@@ -182,6 +267,21 @@ class Egress:
         return {name: (record, crypto.reveal(value)) for name, (record, value) in opened.items()}
 
     @staticmethod
+    def _check_placements(spec: CallSpec, opened: Mapping[str, tuple[SecretRecord, str]]) -> None:
+        """A value goes only where a person allowed it (issue: transforms by echoing hosts)."""
+        for name, used in sorted(spec.placements_used().items()):
+            record = opened[name][0]
+            for placement in sorted(used - set(record.placements)):
+                allowed = ", ".join(record.placements)
+                raise EgressRefused(
+                    f"Secret {name} may not be placed in {_PLACEMENT_WORDS[placement]} "
+                    f"(its placements setting allows: {allowed}). An admin can add "
+                    f"{placement!r} to the secret's placements (jupyter secrets edit {name} "
+                    f"--placement {placement}, or the Secrets sidebar) if the destination "
+                    "neither echoes nor stores it."
+                )
+
+    @staticmethod
     def _patterns(spec: CallSpec, record: SecretRecord) -> list[str]:
         return [*record.allowed_hosts, *spec.extra_allowed.get(record.name, ())]
 
@@ -203,8 +303,9 @@ class Egress:
 
     def _build(
         self, spec: CallSpec, method: str, url: str, content: bytes | None,
-        values: Mapping[str, str],
+        values: Mapping[str, str], *, fill_url: bool,
     ) -> httpx.Request:
+        """The request for one hop; a redirect's Location is used as given (``fill_url``)."""
         def header_value(name: str, template: str) -> str:
             for secret in find_names(template):
                 if contains_header_unsafe(values[secret]):
@@ -212,10 +313,18 @@ class Egress:
                         f"Secret {secret} contains a line break or NUL character, so it cannot "
                         f"go into the {name} header. Replace its value."
                     )
+                if not values[secret].isascii() and not _latin1(values[secret]):
+                    raise EgressRefused(
+                        f"Secret {secret} holds characters an HTTP header cannot carry (only "
+                        f"Latin-1 can), so it cannot go into the {name} header."
+                    )
             return substitute(template, values)
 
-        url = substitute(url, {k: quote(v, safe="") for k, v in values.items()})
-        headers = [(k, header_value(k, v)) for k, v in spec.headers]
+        if fill_url:
+            url = substitute(url, {k: quote(v, safe="") for k, v in values.items()})
+        headers = [(k, header_value(k, v)) for k, v in spec.all_headers()
+                   if k.lower() != "accept-encoding"]
+        headers.append(("Accept-Encoding", ACCEPT_ENCODING))
         params: dict[str, str] = {}
         scheme = spec.auth.get("scheme", "none")
         if spec.auth_secret and scheme != "none":
@@ -238,7 +347,9 @@ class Egress:
             if spec.body_template == "json":  # a value with quotes must not break out
                 values = {k: json.dumps(v)[1:-1] for k, v in values.items()}
             content = substitute(content.decode("utf-8"), values).encode("utf-8")
-        request = self.client.build_request(method, url, headers=headers, content=content)
+        # httpx encodes str header values as ASCII; HTTP allows Latin-1, checked above.
+        encoded = [(k, v.encode("latin-1")) for k, v in headers]
+        request = self.client.build_request(method, url, headers=encoded, content=content)
         if params:
             request.url = request.url.copy_merge_params(params)
         return request
@@ -265,7 +376,9 @@ class Egress:
                         raise
                     raise EgressRefused(f"The upstream redirected; not followed: {refusal}") \
                         from None
-                request = self._build(spec, method, url, content, values)
+                if hop == 0:
+                    self._check_placements(spec, opened)
+                request = self._build(spec, method, url, content, values, fill_url=hop == 0)
                 overhead_ms = (time.perf_counter() - started) * 1000
                 try:
                     with address_policy(patterns):
@@ -293,6 +406,7 @@ class Egress:
             else:
                 raise UpstreamFailed(f"More than {self.max_redirects} redirects; not followed.")
             assert response is not None
+            body = await _decodable_body(response)
             headers = [
                 (k, scrubber.scrub_text(v)) for k, v in response.headers.multi_items()
                 if k.lower() not in RESPONSE_HEADERS_DROPPED
@@ -306,6 +420,7 @@ class Egress:
                 overhead_ms=overhead_ms,
                 _response=response,
                 _scrubber=scrubber,
+                _body=body,
             )
         finally:
             if response is not None:

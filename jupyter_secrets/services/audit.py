@@ -34,6 +34,7 @@ ACTIONS = (
 )
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_ID = 2**63 - 1  # the largest id a database integer holds
 MAX_REASON = 300
 MAX_PATH = 2048
 PRUNE_EVERY = timedelta(days=1)
@@ -126,7 +127,8 @@ class AuditQuery(AuditFilter):
             action=action,
             limit=_positive_int(given["limit"], "limit", MAX_LIMIT)
             if "limit" in given else DEFAULT_LIMIT,
-            before_id=_positive_int(given["before"], "before") if "before" in given else None,
+            before_id=_positive_int(given["before"], "before", MAX_ID)
+            if "before" in given else None,
         )
 
 

@@ -18,12 +18,17 @@ from ..boundary.placeholders import contains_header_unsafe, find_names
 from ..errors import AlreadyExists, InvalidInput, NotFound
 from ..store import ChangeResult, ConnectionRecord, Transaction
 from ..store.records import now_iso
-from ..validation import normalize_name, validate_description
+from ..validation import (
+    HEADER_NAME_RE,
+    normalize_name,
+    validate_description,
+    validate_header,
+    validate_http_url,
+)
 from .presets import PRESETS
-from .secrets import PutValue, SecretsService
+from .secrets import Metadata, PutValue, SecretsService
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 _RESERVED_HEADERS = {
     "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
     "te", "trailer", "proxy-authorization", "proxy-connection", "cookie",
@@ -43,29 +48,24 @@ def normalize_connection_name(raw: object) -> str:
 
 
 def validate_base_url(raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput("base_url is required, like https://api.example.com/v1.")
-    url = raw.strip().rstrip("/")
+    url = validate_http_url(raw, "base_url").rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"base_url must be an http(s) URL with a host, like "
-                           f"https://api.example.com/v1 (got {url!r}).")
+    if find_names(url):
+        raise InvalidInput("base_url cannot hold {{secrets.NAME}} placeholders; use the auth "
+                           "scheme or the connection's headers.")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise InvalidInput("base_url must not contain user:password@, a query or a fragment.")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise InvalidInput("base_url has an invalid port.") from None
     return url
 
 
 def validate_auth(raw: object) -> dict[str, str]:
-    if not isinstance(raw, Mapping) or raw.get("scheme") not in SCHEMES:
+    scheme = raw.get("scheme") if isinstance(raw, Mapping) else None
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise InvalidInput(
             'auth must be an object with scheme bearer, header, basic, query or none, like '
             '{"scheme": "bearer"} or {"scheme": "header", "header": "X-Api-Key"}.'
         )
-    scheme = str(raw["scheme"])
+    assert isinstance(raw, Mapping)
     needed = SCHEMES[scheme]
     unknown = set(raw) - {"scheme", *needed}
     if unknown:
@@ -76,7 +76,7 @@ def validate_auth(raw: object) -> dict[str, str]:
         if not isinstance(value, str) or not value.strip():
             raise InvalidInput(f"auth scheme {scheme} needs {key!r}.")
         value = value.strip()
-        if key == "header" and not _HEADER_NAME_RE.fullmatch(value):
+        if key == "header" and not HEADER_NAME_RE.fullmatch(value):
             raise InvalidInput(f"{value!r} is not a valid header name.")
         if key == "username" and (":" in value or contains_header_unsafe(value)):
             raise InvalidInput("A basic-auth username may not contain ':' or control characters.")
@@ -91,12 +91,9 @@ def validate_headers(raw: object) -> dict[str, str]:
         raise InvalidInput(f"headers must be an object of at most {MAX_HEADERS} name: value pairs.")
     headers: dict[str, str] = {}
     for name, value in raw.items():
-        if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
-            raise InvalidInput(f"{name!r} is not a valid header name.")
+        validate_header(name, value)
         if name.lower() in _RESERVED_HEADERS:
             raise InvalidInput(f"The {name} header is managed by the proxy and cannot be set.")
-        if not isinstance(value, str) or contains_header_unsafe(value) or len(value) > 8192:
-            raise InvalidInput(f"Header {name} must be a single-line string.")
         headers[name] = value
     return headers
 
@@ -190,7 +187,7 @@ class ConnectionsService:
             raise InvalidInput(f"Unknown connection field(s): {', '.join(sorted(unknown))}.")
         name = normalize_connection_name(body.get("name"))
         preset_name = body.get("preset", existing.preset if existing else "http")
-        if preset_name not in PRESETS:
+        if not isinstance(preset_name, str) or preset_name not in PRESETS:
             raise InvalidInput(f"preset must be one of: {', '.join(PRESETS)}.")
         preset = PRESETS[preset_name]
         base = existing or ConnectionRecord(
@@ -216,7 +213,7 @@ class ConnectionsService:
             owns_secret = True
             seal = self.secrets.sealer_for(body["value"])
             put = PutValue(secret_name, seal, actor, mode="upsert", kind="system",
-                           description=f"Key of connection {name}")
+                           metadata=Metadata(description=f"Key of connection {name}"))
         if auth["scheme"] != "none" and not secret_name:
             raise InvalidInput(
                 f"auth scheme {auth['scheme']} needs a secret: name one with 'secret' or "

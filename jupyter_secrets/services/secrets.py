@@ -20,9 +20,11 @@ from ..store import ChangeResult, ConnectionRecord, Kind, SecretRecord, Store, T
 from ..store.records import KINDS, now_iso
 from ..validation import (
     DEFAULT_MAX_VALUE_BYTES,
+    DEFAULT_PLACEMENTS,
     normalize_name,
     validate_allowed_hosts,
     validate_description,
+    validate_placements,
     validate_value,
 )
 
@@ -37,6 +39,44 @@ class Limits:
     max_batch: int = DEFAULT_MAX_BATCH
 
 
+METADATA_FIELDS = frozenset({"description", "allowed_hosts", "placements"})
+#: Fields that decide where a value may go: changed only from a person's session.
+DESTINATION_FIELDS = frozenset({"allowed_hosts", "placements"})
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Validated metadata to set; ``None`` keeps what the secret has (or the default)."""
+
+    description: str | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+    placements: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, object]) -> Metadata:
+        """From raw input: only the keys given are set; unknown keys are an error."""
+        unknown = set(fields) - METADATA_FIELDS
+        if unknown:
+            raise InvalidInput(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+        return cls(
+            description=validate_description(fields["description"])
+            if "description" in fields else None,
+            allowed_hosts=validate_allowed_hosts(fields["allowed_hosts"])
+            if "allowed_hosts" in fields else None,
+            placements=validate_placements(fields["placements"])
+            if "placements" in fields else None,
+        )
+
+    def applied_to(self, record: SecretRecord) -> SecretRecord:
+        return replace(
+            record,
+            description=record.description if self.description is None else self.description,
+            allowed_hosts=record.allowed_hosts if self.allowed_hosts is None
+            else self.allowed_hosts,
+            placements=record.placements if self.placements is None else self.placements,
+        )
+
+
 @dataclass(frozen=True)
 class PutValue:
     """Create a secret or replace its value (bumping the version), as ``mode`` says."""
@@ -46,17 +86,15 @@ class PutValue:
     actor: str
     mode: Literal["create", "replace", "upsert"]
     kind: Kind = "user"
-    description: str | None = None
-    allowed_hosts: tuple[str, ...] | None = None
+    metadata: Metadata = Metadata()
 
 
 @dataclass(frozen=True)
 class PatchMetadata:
     name: str
     actor: str
+    metadata: Metadata
     kind: Kind = "user"
-    description: str | None = None
-    allowed_hosts: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -179,12 +217,11 @@ class SecretsService:
         if found is None:
             if change.mode == "replace":
                 raise NotFound(f"No secret named {change.name}; create it first.")
-            record = SecretRecord(
-                id=uuid.uuid4().hex, name=change.name, kind=change.kind,
-                description=change.description or "", owner=change.actor, created_at=now,
-                updated_at=now, updated_by=change.actor, version=1,
-                allowed_hosts=change.allowed_hosts or (), key_id="",
-            )
+            record = change.metadata.applied_to(SecretRecord(
+                id=uuid.uuid4().hex, name=change.name, kind=change.kind, description="",
+                owner=change.actor, created_at=now, updated_at=now, updated_by=change.actor,
+                version=1, allowed_hosts=(), placements=DEFAULT_PLACEMENTS, key_id="",
+            ))
             sealed = change.seal(record.identity)
             tx.insert_secret(record, sealed)
         else:
@@ -194,13 +231,9 @@ class SecretsService:
                     f"A secret named {change.name} already exists; replace its value instead."
                 )
             _check_kind(existing, change.kind)
-            record = replace(
+            record = change.metadata.applied_to(replace(
                 existing, version=existing.version + 1, updated_at=now, updated_by=change.actor,
-                description=existing.description if change.description is None
-                else change.description,
-                allowed_hosts=existing.allowed_hosts if change.allowed_hosts is None
-                else change.allowed_hosts,
-            )
+            ))
             sealed = change.seal(record.identity)
             tx.update_secret(record, sealed, expected_version=existing.version)
         result.upserted.append(change.name)
@@ -212,12 +245,8 @@ class SecretsService:
             raise NotFound(f"No secret named {change.name}.")
         existing, _ = found
         _check_kind(existing, change.kind)
-        record = replace(
-            existing, updated_at=now_iso(), updated_by=change.actor,
-            description=existing.description if change.description is None
-            else change.description,
-            allowed_hosts=existing.allowed_hosts if change.allowed_hosts is None
-            else change.allowed_hosts,
+        record = change.metadata.applied_to(
+            replace(existing, updated_at=now_iso(), updated_by=change.actor)
         )
         tx.update_secret(record, None, expected_version=existing.version)
         result.records[change.name] = record
@@ -240,31 +269,20 @@ class SecretsService:
         result.deleted.append(change.name)
 
     def create(
-        self,
-        actor: str,
-        raw_name: object,
-        raw_value: object,
-        *,
-        description: object = None,
-        allowed_hosts: object = None,
-        kind: Kind = "user",
+        self, actor: str, raw_name: object, raw_value: object, *, kind: Kind = "user",
+        **fields: object,
     ) -> SecretRecord:
-        """Create a new secret; ``AlreadyExists`` when the name is taken."""
-        return self._put_one(actor, raw_name, raw_value, "create", description, allowed_hosts,
-                             kind)
+        """Create a new secret; ``AlreadyExists`` when the name is taken.
+
+        ``fields`` are metadata (description, allowed_hosts, placements), validated here.
+        """
+        return self._put_one(actor, raw_name, raw_value, "create", kind, fields)
 
     def upsert(
-        self,
-        actor: str,
-        raw_name: object,
-        raw_value: object,
-        *,
-        description: object = None,
-        allowed_hosts: object = None,
+        self, actor: str, raw_name: object, raw_value: object, **fields: object
     ) -> SecretRecord:
         """Create or replace (the CLI's ``set``); metadata left out is kept."""
-        return self._put_one(actor, raw_name, raw_value, "upsert", description, allowed_hosts,
-                             "user")
+        return self._put_one(actor, raw_name, raw_value, "upsert", "user", fields)
 
     def _put_one(
         self,
@@ -272,20 +290,13 @@ class SecretsService:
         raw_name: object,
         raw_value: object,
         mode: Literal["create", "upsert"],
-        description: object,
-        allowed_hosts: object,
         kind: Kind,
+        fields: Mapping[str, object],
     ) -> SecretRecord:
         name = normalize_name(raw_name)
-        change = PutValue(
-            name=name,
-            seal=self.sealer_for(raw_value),
-            actor=actor,
-            mode=mode,
-            kind=kind,
-            description=None if description is None else validate_description(description),
-            allowed_hosts=None if allowed_hosts is None else validate_allowed_hosts(allowed_hosts),
-        )
+        given = {k: v for k, v in fields.items() if v is not None}
+        change = PutValue(name, self.sealer_for(raw_value), actor, mode, kind,
+                          Metadata.parse(given))
         return self.apply([change]).records[name]
 
     def replace(self, actor: str, raw_name: object, raw_value: object) -> SecretRecord:
@@ -297,13 +308,9 @@ class SecretsService:
         self, actor: str, raw_name: object, fields: Mapping[str, object]
     ) -> SecretRecord:
         name = normalize_name(raw_name)
-        description = (
-            validate_description(fields["description"]) if "description" in fields else None
-        )
-        hosts = (
-            validate_allowed_hosts(fields["allowed_hosts"]) if "allowed_hosts" in fields else None
-        )
-        change = PatchMetadata(name, actor, description=description, allowed_hosts=hosts)
+        if not fields:
+            raise InvalidInput(f"Nothing to change: send {', '.join(sorted(METADATA_FIELDS))}.")
+        change = PatchMetadata(name, actor, Metadata.parse(fields))
         return self.apply([change]).records[name]
 
     def delete(self, raw_name: object, *, force: bool = False) -> None:
@@ -343,7 +350,7 @@ class SecretsService:
                     changes.append(Remove(name, missing_ok=True))
                 else:
                     changes.append(PutValue(name, self.sealer_for(item["value"]), actor,
-                                            mode="upsert"))
+                                            "upsert"))
             except (InvalidInput, TooLarge) as exc:
                 raise type(exc)(f"{where}: {exc}") from None
         return self.apply(changes)

@@ -74,6 +74,13 @@ SQLITE_MIGRATIONS: list[Migration] = [
             name  TEXT NOT NULL
         )""",
     ]),
+    (4, [
+        # Where a value may be placed in a request: headers only, unless a person allows more.
+        # A connection whose auth scheme is the query string keeps working.
+        """ALTER TABLE secrets ADD COLUMN placements TEXT NOT NULL DEFAULT '["header"]'""",
+        """UPDATE secrets SET placements = '["header", "query"]' WHERE name IN (
+            SELECT secret FROM connections WHERE json_extract(auth, '$.scheme') = 'query')""",
+    ]),
 ]
 
 

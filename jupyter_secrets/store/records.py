@@ -34,6 +34,7 @@ class SecretRecord:
     version: int
     allowed_hosts: tuple[str, ...]
     key_id: str
+    placements: tuple[str, ...] = ("header",)
     last_used_at: str | None = None
     use_count: int = 0
     used_by: tuple[str, ...] = ()
@@ -54,6 +55,7 @@ class SecretRecord:
             "updated_by": self.updated_by,
             "version": self.version,
             "allowed_hosts": list(self.allowed_hosts),
+            "placements": list(self.placements),
             "key_id": self.key_id,
             "used_by": list(self.used_by),
             "last_used_at": self.last_used_at,

@@ -35,7 +35,7 @@ from .records import (
 
 _METADATA_COLUMNS = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
-    "allowed_hosts, key_id, last_used_at, use_count"
+    "allowed_hosts, placements, key_id, last_used_at, use_count"
 )
 _SEALED_COLUMNS = f"{_METADATA_COLUMNS}, wrapped_key, ciphertext"
 CHANGES_KEPT = 10_000  # a reader further behind than this reloads everything
@@ -67,6 +67,7 @@ def _record(row: sqlite3.Row) -> SecretRecord:
         updated_by=row["updated_by"],
         version=row["version"],
         allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
+        placements=tuple(json.loads(row["placements"])),
         key_id=row["key_id"],
         last_used_at=row["last_used_at"],
         use_count=row["use_count"],
@@ -144,12 +145,12 @@ class SQLiteTransaction(Transaction):
     def insert_secret(self, record: SecretRecord, sealed: Sealed) -> None:
         self.conn.execute(
             "INSERT INTO secrets (id, name, kind, description, owner, created_at, updated_at,"
-            " updated_by, version, allowed_hosts, key_id, wrapped_key, ciphertext)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_by, version, allowed_hosts, placements, key_id, wrapped_key, ciphertext)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.id, record.name, record.kind, record.description, record.owner,
              record.created_at, record.updated_at, record.updated_by, record.version,
-             json.dumps(list(record.allowed_hosts)), sealed.key_id, sealed.wrapped_key,
-             sealed.ciphertext),
+             json.dumps(list(record.allowed_hosts)), json.dumps(list(record.placements)),
+             sealed.key_id, sealed.wrapped_key, sealed.ciphertext),
         )
         self._touched("secret", record.name)
 
@@ -157,9 +158,10 @@ class SQLiteTransaction(Transaction):
         self, record: SecretRecord, sealed: Sealed | None, *, expected_version: int
     ) -> None:
         columns = ("description = ?, updated_at = ?, updated_by = ?, version = ?,"
-                   " allowed_hosts = ?")
+                   " allowed_hosts = ?, placements = ?")
         args: list[object] = [record.description, record.updated_at, record.updated_by,
-                              record.version, json.dumps(list(record.allowed_hosts))]
+                              record.version, json.dumps(list(record.allowed_hosts)),
+                              json.dumps(list(record.placements))]
         if sealed is not None:
             columns += ", key_id = ?, wrapped_key = ?, ciphertext = ?"
             args += [sealed.key_id, sealed.wrapped_key, sealed.ciphertext]

@@ -1,0 +1,141 @@
+"""A real ``jupyter server`` in a subprocess, shared by the tests of one module or session.
+
+In-process pytest-jupyter servers are per test; fuzzing and the authorization matrix make
+hundreds of calls, so they share one server started here: its own config, data and runtime
+dirs, a fresh store and master key, alice (admin) and bob (user) from
+``tests.identities.NamedTokenIdentityProvider``, and kernels started through its REST API
+whose kernel tokens are read back from the kernels themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jupyter_client.blocking.client import BlockingKernelClient
+
+from jupyter_secrets.keys import generate_key_text
+
+ADMIN_TOKEN = "alice-token"
+USER_TOKEN = "bob-token"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    root: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/secrets/v1"
+
+    @property
+    def store_url(self) -> str:
+        return f"sqlite:///{self.root / 'store' / 'secrets.db'}"
+
+    def start(self, extra_config: dict[str, Any] | None = None) -> LiveServer:
+        for sub in ("config", "data", "runtime", "notebooks", "store"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        config = {
+            "ServerApp": {
+                "port": self.port, "ip": "127.0.0.1", "open_browser": False,
+                "root_dir": str(self.root / "notebooks"),
+                "identity_provider_class": "tests.identities.NamedTokenIdentityProvider",
+                "jpserver_extensions": {"jupyter_secrets": True},
+            },
+            "SecretsExtensionApp": {"admin_users": ["alice"], **(extra_config or {})},
+        }
+        (self.root / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.root / "config"),
+            JUPYTER_DATA_DIR=str(self.root / "data"),
+            JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
+            JUPYTER_SECRETS_STORE_URL=self.store_url,
+            JUPYTER_SECRETS_KEY=generate_key_text(),
+            PYTHONPATH=str(REPO),
+        )
+        self.log_path = self.root / "server.log"
+        args = [sys.executable, "-m", "jupyter_server"]
+        if os.getuid() == 0:
+            args.append("--allow-root")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.root)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter server exited:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.api}/me", headers=self.admin, timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"jupyter server did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"token {ADMIN_TOKEN}"}
+
+    @property
+    def user(self) -> dict[str, str]:
+        return {"Authorization": f"token {USER_TOKEN}"}
+
+    # -- kernels -------------------------------------------------------------------------------
+
+    def start_kernel(self, headers: dict[str, str]) -> str:
+        response = httpx.post(f"{self.url}/api/kernels", headers=headers, json={}, timeout=60)
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def kernel_env(self, kernel_id: str, name: str) -> str:
+        """Read an environment variable inside a running kernel (as its own code would)."""
+        client = BlockingKernelClient()
+        client.load_connection_file(self.root / "runtime" / f"kernel-{kernel_id}.json")
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            outputs: list[str] = []
+            client.execute_interactive(
+                f"import os; print(os.environ.get({name!r}, ''))", timeout=60,
+                output_hook=lambda m: outputs.append(m["content"].get("text", "")),
+            )
+            return "".join(outputs).strip()
+        finally:
+            client.stop_channels()
+
+    def stop_kernel(self, kernel_id: str) -> None:
+        httpx.delete(f"{self.url}/api/kernels/{kernel_id}", headers=self.admin, timeout=60)
