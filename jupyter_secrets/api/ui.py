@@ -8,7 +8,6 @@ the page can say so and reload the document from disk. Both answer names and cou
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -37,6 +36,10 @@ def _count(n: int) -> str:
     return f"{n} secret{'s' * (n != 1)}"
 
 
+def _are(n: int) -> str:
+    return "are" if n != 1 else "is"
+
+
 def health_problems(runtime: SecretsRuntime) -> list[dict[str, str]]:
     """What is wrong with the store and keys, each with what to do; [] when all is well."""
     service = runtime.secrets
@@ -61,21 +64,23 @@ def health_problems(runtime: SecretsRuntime) -> list[dict[str, str]]:
     by_key: dict[str, list[str]] = {}
     for record in store.list_secrets():
         by_key.setdefault(record.key_id, []).append(record.name)
-    counts = Counter({key: len(names) for key, names in by_key.items()})
     problems = []
     for key_id in missing:
         names = by_key.get(key_id, [])
+        n = len(names)
         problems.append({
             "code": "key_missing",
-            "message": f"{_count(counts[key_id])} ({_names(names)}) are sealed with master key "
-                       f"id {key_id}, which this server does not have: they cannot be used. "
+            "message": f"{_count(n)} ({_names(names)}) {_are(n)} sealed with master key id "
+                       f"{key_id}, which this server does not have: {'they' if n != 1 else 'it'} "
+                       "cannot be used. "
                        "Add that key to JUPYTER_SECRETS_KEY (comma-separated, new key first) or "
                        "restore its key file, then restart the server.",
         })
     for key_id in older:
+        n = len(by_key.get(key_id, []))
         problems.append({
             "code": "rotation_pending",
-            "message": f"{_count(counts[key_id])} are still sealed with an older master key "
+            "message": f"{_count(n)} {_are(n)} still sealed with an older master key "
                        f"(id {key_id}). Run `jupyter secrets rotate-key` to re-seal them under "
                        f"the primary key ({keyring.primary.key_id}); then the old key can be "
                        "dropped.",

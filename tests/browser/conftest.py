@@ -35,6 +35,8 @@ JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives a real JupyterLab in Debian's Chromium")
+    config.addinivalue_line(
+        "markers", "slow: takes tens of seconds (still part of the suite; -m 'not slow' skips)")
 
 
 @dataclass
@@ -122,7 +124,9 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}", f"--{app}.user_settings_dir={settings}",
             f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
-            f"--{app}.expose_app_in_browser=True"]
+            f"--{app}.expose_app_in_browser=True",
+            # Notebook 7's pages are served beside JupyterLab's (two front-ends, one server).
+            "--JupyterNotebookApp.expose_app_in_browser=True"]
     if os.getuid() == 0:
         args.append("--allow-root")
     with log_path.open("wb") as log:
@@ -169,6 +173,29 @@ def _text(payload: str | bytes) -> str:
     return payload.decode("latin-1") if isinstance(payload, bytes) else payload
 
 
+def watch(page: Any, traffic: Traffic) -> Any:
+    """Record every websocket frame, request body, response body and console line of ``page``."""
+
+    def on_websocket(ws: Any) -> None:
+        ws.on("framesent", lambda p: traffic.frames.append((ws.url, _text(p))))
+        ws.on("framereceived", lambda p: traffic.frames.append((ws.url, _text(p))))
+
+    def on_response(response: Any) -> None:
+        if "/static/" in response.url or "/lab/extensions/" in response.url:
+            return  # build artefacts, served from disk: they cannot hold a value
+        try:
+            traffic.responses.append((response.url, _text(response.body())))
+        except Exception as error:  # redirects and aborted requests have no body
+            traffic.responses.append((response.url, f"<no body: {type(error).__name__}>"))
+
+    page.on("websocket", on_websocket)
+    page.on("request", lambda r: traffic.requests.append(
+        (r.method, r.url, _text(r.post_data_buffer or b""))))
+    page.on("response", on_response)
+    page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
+    return page
+
+
 @pytest.fixture
 def browser_page(lab: Lab) -> Iterator[tuple[Any, Traffic]]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
@@ -180,25 +207,7 @@ def browser_page(lab: Lab) -> Iterator[tuple[Any, Traffic]]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-
-        def on_websocket(ws: Any) -> None:
-            ws.on("framesent", lambda p: traffic.frames.append((ws.url, _text(p))))
-            ws.on("framereceived", lambda p: traffic.frames.append((ws.url, _text(p))))
-
-        def on_response(response: Any) -> None:
-            if "/static/" in response.url or "/lab/extensions/" in response.url:
-                return  # build artefacts, served from disk: they cannot hold a value
-            try:
-                traffic.responses.append((response.url, _text(response.body())))
-            except Exception as error:  # redirects and aborted requests have no body
-                traffic.responses.append((response.url, f"<no body: {type(error).__name__}>"))
-
-        page.on("websocket", on_websocket)
-        page.on("request", lambda r: traffic.requests.append(
-            (r.method, r.url, _text(r.post_data_buffer or b""))))
-        page.on("response", on_response)
-        page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
+        page = watch(context.new_page(), traffic)
         try:
             yield page, traffic
         finally:
