@@ -6,12 +6,42 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Notification } from '@jupyterlab/apputils';
 import { Contents } from '@jupyterlab/services';
+import type { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { Redaction, SecretsClient } from './api';
 
+interface ContextLike {
+  path: string;
+  revert(): Promise<void>;
+  model: { dirty: boolean };
+  saveState: ISignal<unknown, 'started' | 'completed' | 'failed'>;
+}
+
 interface DocumentLike extends Widget {
-  context: { path: string; revert(): Promise<void>; model: { dirty: boolean } };
+  context: ContextLike;
+}
+
+/** Resolve once ``context`` has finished the save in flight (JupyterLab marks the document
+ * clean only after a follow-up request), or after ``ms`` if it was not saving. */
+function saved(context: ContextLike, ms = 3000): Promise<void> {
+  if (!context.model.dirty) {
+    return Promise.resolve();
+  }
+  return new Promise(resolve => {
+    const finish = (): void => {
+      window.clearTimeout(timer);
+      context.saveState.disconnect(onState);
+      resolve();
+    };
+    const onState = (_sender: unknown, state: string): void => {
+      if (state !== 'started') {
+        finish();
+      }
+    };
+    const timer = window.setTimeout(finish, ms);
+    context.saveState.connect(onState);
+  });
 }
 
 function isDocument(widget: Widget): widget is DocumentLike {
@@ -19,17 +49,14 @@ function isDocument(widget: Widget): widget is DocumentLike {
   return Boolean(context && typeof context.path === 'string' && typeof context.revert === 'function');
 }
 
+/** Short enough for a toast (JupyterLab cuts them at 140 characters): names, never values. */
 export function redactionMessage(redaction: Redaction, reloaded: boolean): string {
-  const what = redaction.names.length
-    ? `the value of ${redaction.names.join(', ')} (now [REDACTED:${redaction.names[0]}]${redaction.names.length > 1 ? ' …' : ''})`
-    : `${redaction.count} stored secret value${redaction.count === 1 ? '' : 's'}`;
-  return (
-    `Saved ${redaction.path} without ${what}: secret values are never written to files. ` +
-    (reloaded
-      ? 'The open document was reloaded from the file. '
-      : 'Reload the document from disk to see what was saved. ') +
-    'Use secrets by name instead: {{secrets.NAME}} or js.connection(...).'
-  );
+  const names = redaction.names;
+  const what = names.length
+    ? `the value of ${names.slice(0, 2).join(', ')}${names.length > 2 ? ` and ${names.length - 2} more` : ''}`
+    : `${redaction.count} secret value${redaction.count === 1 ? '' : 's'}`;
+  const after = reloaded ? 'reloaded from the file' : 'reload it to see the file';
+  return `${redaction.path}: ${what} was redacted on save; ${after}.`;
 }
 
 export class RedactionWatcher {
@@ -53,6 +80,8 @@ export class RedactionWatcher {
   }
 
   private async check(path: string): Promise<void> {
+    const contexts = this.contexts(path);
+    await Promise.all(contexts.map(context => saved(context)));
     const after = this.seen.get(path) ?? (await this.start);
     let redactions: Redaction[];
     try {
@@ -65,21 +94,28 @@ export class RedactionWatcher {
     }
     this.seen.set(path, Math.max(after, ...redactions.map(r => r.id)));
     const latest = redactions[redactions.length - 1];
-    const reloaded = await this.revert(path);
+    const reloaded = await this.revert(contexts);
     Notification.warning(redactionMessage(latest, reloaded > 0), { autoClose: false });
   }
 
-  /** Reload every open view of ``path`` from disk (not dirty: it was just saved). */
-  private async revert(path: string): Promise<number> {
-    const seen = new Set<unknown>();
-    let reloaded = 0;
+  /** The document contexts open on ``path`` (one per document, however many views). */
+  private contexts(path: string): ContextLike[] {
+    const found = new Set<ContextLike>();
     for (const widget of this.app.shell.widgets('main')) {
-      if (isDocument(widget) && widget.context.path === path && !seen.has(widget.context)) {
-        seen.add(widget.context);
-        if (!widget.context.model.dirty) {
-          await widget.context.revert();
-          reloaded += 1;
-        }
+      if (isDocument(widget) && widget.context.path === path) {
+        found.add(widget.context);
+      }
+    }
+    return [...found];
+  }
+
+  /** Reload each document from disk unless it was edited after the save (then say so). */
+  private async revert(contexts: ContextLike[]): Promise<number> {
+    let reloaded = 0;
+    for (const context of contexts) {
+      if (!context.model.dirty) {
+        await context.revert();
+        reloaded += 1;
       }
     }
     return reloaded;

@@ -124,9 +124,11 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}", f"--{app}.user_settings_dir={settings}",
             f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
-            f"--{app}.expose_app_in_browser=True",
-            # Notebook 7's pages are served beside JupyterLab's (two front-ends, one server).
-            "--JupyterNotebookApp.expose_app_in_browser=True"]
+            f"--{app}.expose_app_in_browser=True"]
+    if app != APPS["notebook"]:
+        # Notebook 7's pages are served beside JupyterLab's (two front-ends, one server).
+        # (Given twice, traitlets would not read the flag as True.)
+        args.append(f"--{APPS['notebook']}.expose_app_in_browser=True")
     if os.getuid() == 0:
         args.append("--allow-root")
     with log_path.open("wb") as log:
