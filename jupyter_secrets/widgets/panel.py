@@ -99,7 +99,6 @@ class SecretsPanel(VBox):
 
     def use_fallback(self) -> None:
         """Show the read-only table (the browser has not drawn the panel)."""
-        self.fallback.show(self.records)
         self.children = [self.fallback]
 
     # -- internals -------------------------------------------------------------------------
@@ -116,8 +115,8 @@ class SecretsPanel(VBox):
             return
         self.error = ""
         self.fallback.status.value = ""
-        if self.mode == "read-only":
-            self.fallback.show(self.records)
+        # Kept current even while hidden, so falling back is instant (one page of HTML).
+        self.fallback.show(self.records)
 
     def _choose(self) -> None:
         if self.view.frontend:

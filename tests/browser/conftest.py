@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,11 @@ def frontend() -> str:
     return "lab"
 
 
-@pytest.fixture
-def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> Iterator[Lab]:
-    if frontend == "notebook":
-        pytest.importorskip("notebook", reason="Notebook 7 is optional: pip install notebook")
+@contextmanager
+def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = None,
+              frontend: str = "lab") -> Iterator[Lab]:
+    """``jupyter lab`` (or ``notebook``) on 127.0.0.1 with its own dirs, key and store; the
+    browser tests' fixture and the panel benchmark both start the server this way."""
     app = APPS[frontend]
     port, token = _free_port(), secrets.token_hex(24)
     root, config, data, runtime = (tmp_path / d for d in ("root", "config", "data", "runtime"))
@@ -102,7 +104,7 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
     # Quiet, deterministic Lab: no news pop-up; widget state saved into the notebook, so
     # the saved-file canary check covers every widget's state too.
     _write_json(config / "labconfig" / "page_config.json",
-                {"disabledExtensions": disabled_extensions})
+                {"disabledExtensions": disabled_extensions or dict(QUIET)})
     _write_json(settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings",
                 {"saveState": True})
     url = f"http://127.0.0.1:{port}/"
@@ -114,9 +116,6 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
         "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
         "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_PLATFORM_DIRS": "1",
         "JUPYTER_SECRETS_KEY": key, "JUPYTER_SECRETS_STORE_URL": store_url,
-        # Until the server mints kernel tokens, kernels inherit these from the server's env;
-        # jupyter_server accepts its own token as a Bearer token.
-        "JUPYTER_SECRETS_URL": f"{url}api/secrets/v1", "JUPYTER_SECRETS_TOKEN": token,
     }
     log_path = tmp_path / "lab.log"
     args = [JUPYTER, frontend, "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -147,18 +146,30 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
             process.wait()
 
 
+@pytest.fixture
+def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> Iterator[Lab]:
+    if frontend == "notebook":
+        pytest.importorskip("notebook", reason="Notebook 7 is optional: pip install notebook")
+    with start_lab(tmp_path, disabled_extensions=disabled_extensions, frontend=frontend) as lab:
+        yield lab
+
+
+class LabFailed(RuntimeError):
+    """The server did not come up; the message holds the end of its log."""
+
+
 def _wait_until_up(lab: Lab, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {process.returncode}:\n{lab.log()[-4000:]}")
+            raise LabFailed(f"jupyter lab exited with {process.returncode}:\n{lab.log()[-4000:]}")
         try:
             if lab.api("GET", "me").status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    pytest.fail(f"jupyter lab did not answer within 60 s:\n{lab.log()[-4000:]}")
+    raise LabFailed(f"jupyter lab did not answer within 60 s:\n{lab.log()[-4000:]}")
 
 
 @dataclass
