@@ -92,7 +92,7 @@ def frontend() -> str:
 
 @contextmanager
 def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = None,
-              frontend: str = "lab") -> Iterator[Lab]:
+              frontend: str = "lab", extra_args: list[str] | None = None) -> Iterator[Lab]:
     """``jupyter lab`` (or ``notebook``) on 127.0.0.1 with its own dirs, key and store; the
     browser tests' fixture and the panel benchmark both start the server this way."""
     app = APPS[frontend]
@@ -130,6 +130,7 @@ def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = N
         args.append(f"--{APPS['notebook']}.expose_app_in_browser=True")
     if os.getuid() == 0:
         args.append("--allow-root")
+    args += extra_args or []
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=tmp_path)
@@ -147,10 +148,18 @@ def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = N
 
 
 @pytest.fixture
-def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> Iterator[Lab]:
+def server_args() -> list[str]:
+    """Extra command-line options for the server; parametrize it (e.g. to configure roles)."""
+    return []
+
+
+@pytest.fixture
+def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str,
+        server_args: list[str]) -> Iterator[Lab]:
     if frontend == "notebook":
         pytest.importorskip("notebook", reason="Notebook 7 is optional: pip install notebook")
-    with start_lab(tmp_path, disabled_extensions=disabled_extensions, frontend=frontend) as lab:
+    with start_lab(tmp_path, disabled_extensions=disabled_extensions, frontend=frontend,
+                   extra_args=server_args) as lab:
         yield lab
 
 

@@ -295,3 +295,28 @@ def test_notebook7_has_the_sidebar(
     page.screenshot(path=str(artifacts / "notebook7-sidebar.png"))
     assert stored_value(lab, "NB7_KEY") == (1, canary)
     hunt(canary, traffic, lab, page=page)
+
+
+@pytest.mark.parametrize("server_args", [["--SecretsExtensionApp.admin_users=['someone-else']"]])
+def test_non_admins_get_a_read_only_sidebar(
+    lab: Lab, browser_page: tuple[Any, Traffic], artifacts: Path
+) -> None:
+    page, _traffic = browser_page
+    me = lab.api("GET", "me").json()
+    assert me["role"] == "user" and not me["can_write"]
+    # Set up as an admin would, from the server's side (the CLI's path, no HTTP).
+    service = SecretsService(open_store(lab.store_url), Keyring.from_text(lab.master_key))
+    service.create("ops", "TEAM_KEY", "team-key-value", allowed_hosts=["api.example.com"])
+    service.store.close()
+    open_lab(page, lab)
+    sidebar = open_sidebar(page)
+    row(sidebar, "TEAM_KEY").wait_for()
+    assert "read-only" in sidebar.locator(".jp-secrets-who").inner_text()
+    assert sidebar.get_by_role("button", name="Add secret").is_hidden()
+    buttons = row(sidebar, "TEAM_KEY").get_by_role("button").all_inner_texts()
+    assert buttons == ["Use in code"], "no Replace, Edit or Delete"
+    assert sidebar.get_by_role("tab", name="Audit").count() == 0
+    sidebar.get_by_role("tab", name="Connections").click()
+    assert sidebar.get_by_role("button", name="New connection").is_hidden()
+    sidebar.get_by_text("ask a secrets admin").wait_for()
+    page.screenshot(path=str(artifacts / "sidebar-read-only.png"))
