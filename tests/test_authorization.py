@@ -45,6 +45,8 @@ MATRIX: dict[tuple[str, str, str], tuple[int, int, int, int, int, int]] = {
     ("DELETE", "connections/(?P<name>[^/]+)", ""): (204, 403, 403, 403, 403, 403),
     ("POST", "request", "request"): (200, 200, 403, 200, 200, 403),
     ("POST", "scan", "scan"): (200, 403, 403, 403, 403, 403),
+    ("GET", "health", ""): (200, 200, 403, 200, 200, 403),
+    ("GET", "redactions", ""): (200, 200, 403, 403, 403, 403),
     **{(m, "proxy/(?P<connection>[^/]+)/?(?P<path>.*)", ""): (200, 200, 403, 200, 200, 403)
        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
 }
