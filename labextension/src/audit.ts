@@ -1,7 +1,7 @@
 /** The Audit tab (admins): recent events, newest first, filtered by secret, user, action. */
 import { AuditEvent, AuditFilters } from './api';
 import { Context } from './context';
-import { button, clipped, h, when } from './dom';
+import { button, clipped, h, uid, when } from './dom';
 import { selectField, textField } from './forms';
 
 export const AUDIT_ACTIONS = [
@@ -35,7 +35,7 @@ export class AuditTab {
   loaded: Promise<void> = Promise.resolve();
 
   constructor(private readonly ctx: Context) {
-    const refusedId = `jp-secrets-refused-${Math.random().toString(36).slice(2, 8)}`;
+    const refusedId = uid('refused');
     this.refused = h('input', { type: 'checkbox', id: refusedId });
     const changed = () => {
       window.clearTimeout(this.timer);

@@ -5,7 +5,7 @@
  */
 import { ApiError, Connection, DEFAULT_PLACEMENTS, Kind, Placement, SecretRecord } from './api';
 import { connectionSnippet, Context, secretSnippet, Snippet } from './context';
-import { button, clipped, h, plural, splitList, when } from './dom';
+import { button, clipped, h, plural, splitList, uid, when } from './dom';
 import { FormView, HOSTS_HINT, placementsField, textField, valueField } from './forms';
 
 export const PAGE_SIZE = 50;
@@ -65,10 +65,9 @@ export class SecretsTab {
     });
     this.search = search.input;
     const select = (label: string, options: [string, string][], value: string, onchange: () => void) => {
-      const id = `${label.toLowerCase().replace(/\s/g, '-')}-${Math.random().toString(36).slice(2, 8)}`;
       const node = h(
         'select',
-        { id: `jp-secrets-${id}`, class: 'jp-secrets-input', onchange },
+        { id: uid('select'), class: 'jp-secrets-input', onchange },
         ...options.map(([v, t]) => h('option', { value: v }, t))
       );
       node.value = value;

@@ -320,3 +320,20 @@ def test_non_admins_get_a_read_only_sidebar(
     assert sidebar.get_by_role("button", name="New connection").is_hidden()
     sidebar.get_by_text("ask a secrets admin").wait_for()
     page.screenshot(path=str(artifacts / "sidebar-read-only.png"))
+
+    # The dark theme reaches the sidebar through JupyterLab's CSS variables.
+    def luminance() -> float:
+        rgb = sidebar.evaluate("e => getComputedStyle(e).backgroundColor")
+        r, g, b = (int(x) for x in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+    assert luminance() > 0.7
+    page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', "
+                  "{theme: 'JupyterLab Dark'})")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_function("() => { const c = getComputedStyle(document.querySelector("
+                           "'.jp-secrets-manager')).backgroundColor; return c !== 'rgb(255, "
+                           "255, 255)'; }", timeout=30_000)
+    assert luminance() < 0.3
+    sidebar.get_by_role("tab", name="Secrets").click()
+    page.screenshot(path=str(artifacts / "sidebar-dark.png"))
