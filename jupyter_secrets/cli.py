@@ -15,6 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from jupyter_core.application import JupyterApp
 
@@ -46,6 +47,11 @@ def _actor() -> str:
     return getpass.getuser()
 
 
+def _audit(runtime: SecretsRuntime, action: str, **fields: Any) -> None:
+    """The CLI's changes are audited too, as the OS user, written at once."""
+    runtime.audit.write_now(runtime.audit.event(action, user=_actor(), **fields))
+
+
 def _read_value(keep_newline: bool) -> str:
     if sys.stdin is None or not sys.stdin.isatty():
         data = sys.stdin.read() if sys.stdin else ""
@@ -69,7 +75,7 @@ def _when(stamp: str | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _table(header: Sequence[str], rows: list[Sequence[str]]) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
     lines = [header, *rows]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
@@ -107,8 +113,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         _actor(), args.name, value, description=args.description,
         allowed_hosts=args.allowed_host, placements=args.placement,
     )
-    runtime.audit.record("create" if record.version == 1 else "replace", user=_actor(),
-                         secrets=[record.name])
+    _audit(runtime, "create" if record.version == 1 else "replace", secrets=[record.name])
     print(f"Saved {record.name} (version {record.version}).")
     if not record.allowed_hosts:
         print(f"{record.name} has no allowed hosts: connections can use it, js.request cannot. "
@@ -132,7 +137,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
                            "--no-allowed-hosts or --placement.")
     runtime = _runtime()
     record = runtime.secrets.update_metadata(_actor(), args.name, fields)
-    runtime.audit.record("metadata", user=_actor(), secrets=[record.name])
+    _audit(runtime, "metadata", secrets=[record.name])
     shown = {
         "description": repr(record.description),
         "allowed_hosts": ", ".join(record.allowed_hosts) or "none (connections only)",
@@ -147,23 +152,24 @@ def cmd_delete(args: argparse.Namespace) -> int:
     runtime = _runtime()
     name = runtime.secrets.get(args.name).name
     runtime.secrets.delete(name)
-    runtime.audit.record("delete", user=_actor(), secrets=[name])
+    _audit(runtime, "delete", secrets=[name])
     print(f"Deleted {name}.")
     return 0
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
+    from .rotation import rotate
+
     runtime = _runtime()
-    service = runtime.secrets
-    changed = service.rotate_master_key()
-    primary = service.keyring.primary.key_id
-    runtime.audit.record("rotate_key", user=_actor(),
-                           reason=f"re-wrapped {changed} data key(s) under master key {primary}")
-    print(f"Re-wrapped {changed} data key(s) under master key {primary}.")
-    others = [k for k in service.keyring.key_ids if k != primary]
-    if others and not service.missing_key_ids():
-        print(f"No secret needs key(s) {', '.join(others)} any more: you can remove them "
-              "from JUPYTER_SECRETS_KEY.")
+    result = rotate(runtime, force=args.force, wait_s=args.wait)
+    _audit(runtime, "rotate_key", reason=f"re-wrapped {result.rewrapped} data key(s) under "
+           f"master key {result.primary}")
+    print(f"Re-wrapped {result.rewrapped} data key(s) under master key {result.primary}.")
+    if result.dropped:
+        print(f"Removed key(s) {', '.join(result.dropped)} from {runtime.keys.key_file}: "
+              "no secret needs them any more.")
+    for note in result.notes:
+        print(note)
     return 0
 
 
@@ -257,7 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("rotate-key", help="re-wrap every data key under the first master key")
+    p = sub.add_parser(
+        "rotate-key", help="re-wrap every data key under a new master key (key file: a new "
+        "key is made; JUPYTER_SECRETS_KEY: its first key), checking running servers first")
+    p.add_argument("--force", action="store_true",
+                   help="rotate even if a running server would be left without the new key")
+    p.add_argument("--wait", type=float, default=15.0, metavar="SECONDS",
+                   help="how long to wait for running servers to load a new key file")
     p.set_defaults(func=cmd_rotate)
 
     p = sub.add_parser("scan", help="find stored values in files (names only); --redact "

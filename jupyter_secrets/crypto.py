@@ -54,7 +54,7 @@ class Plaintext:
     def __format__(self, spec: str) -> str:
         return repr(self)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("secret values cannot be pickled")
 
     def __eq__(self, other: object) -> bool:

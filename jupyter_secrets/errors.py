@@ -74,3 +74,12 @@ class UpstreamFailed(SecretsError):
 
 class UpstreamTimeout(UpstreamFailed):
     """The upstream did not answer in time."""
+
+
+class RateLimited(SecretsError):
+    """A limit on how often something may be done was reached; ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+

@@ -62,6 +62,16 @@ def _no_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def master_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh master key in JUPYTER_SECRETS_KEY (instead of the key file)."""
+    from jupyter_secrets.keys import generate_key_text
+
+    key = generate_key_text()
+    monkeypatch.setenv("JUPYTER_SECRETS_KEY", key)
+    return key
+
+
+@pytest.fixture
 def canary() -> str:
     """A value that must never show up anywhere but the ciphertext store."""
     return f"canary-{secrets.token_hex(16)}"
@@ -156,9 +166,15 @@ def runtime(jp_serverapp: Any) -> Any:
 
 
 @pytest.fixture
-def server_url(jp_serverapp: Any, jp_base_url: str, http_server: Any) -> str:
-    """The API's real URL; ``http_server`` makes pytest-jupyter listen on its port."""
-    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}api/secrets/v1"
+def server_root(jp_serverapp: Any, jp_base_url: str, http_server: Any) -> str:
+    """The Jupyter server's real URL; ``http_server`` makes pytest-jupyter listen on its port."""
+    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}"
+
+
+@pytest.fixture
+def server_url(server_root: str) -> str:
+    """The secrets API's real URL."""
+    return f"{server_root}api/secrets/v1"
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -39,6 +40,10 @@ def free_port() -> int:
 class LiveServer:
     root: Path
     port: int = field(default_factory=free_port)
+    key: str = field(default_factory=generate_key_text, repr=False)
+    #: "named": alice and bob (tests.identities); "token": Jupyter's own single-token login.
+    identity: str = "named"
+    server_token: str = field(default_factory=lambda: secrets.token_hex(24), repr=False)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -57,15 +62,17 @@ class LiveServer:
     def start(self, extra_config: dict[str, Any] | None = None) -> LiveServer:
         for sub in ("config", "data", "runtime", "notebooks", "store"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        config = {
-            "ServerApp": {
-                "port": self.port, "ip": "127.0.0.1", "open_browser": False,
-                "root_dir": str(self.root / "notebooks"),
-                "identity_provider_class": "tests.identities.NamedTokenIdentityProvider",
-                "jpserver_extensions": {"jupyter_secrets": True},
-            },
-            "SecretsExtensionApp": {"admin_users": ["alice"], **(extra_config or {})},
+        server: dict[str, Any] = {
+            "port": self.port, "ip": "127.0.0.1", "open_browser": False,
+            "root_dir": str(self.root / "notebooks"),
+            "jpserver_extensions": {"jupyter_secrets": True},
         }
+        secrets_config: dict[str, Any] = dict(extra_config or {})
+        if self.identity == "named":
+            server["identity_provider_class"] = "tests.identities.NamedTokenIdentityProvider"
+            secrets_config.setdefault("admin_users", ["alice"])
+        config = {"ServerApp": server, "IdentityProvider": {"token": self.server_token},
+                  "SecretsExtensionApp": secrets_config}
         (self.root / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
         env.update(
@@ -73,14 +80,14 @@ class LiveServer:
             JUPYTER_DATA_DIR=str(self.root / "data"),
             JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
             JUPYTER_SECRETS_STORE_URL=self.store_url,
-            JUPYTER_SECRETS_KEY=generate_key_text(),
+            **({"JUPYTER_SECRETS_KEY": self.key} if self.key else {}),
             PYTHONPATH=str(REPO),
         )
         self.log_path = self.root / "server.log"
         args = [sys.executable, "-m", "jupyter_server"]
         if os.getuid() == 0:
             args.append("--allow-root")
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.root)
         deadline = time.monotonic() + 60
@@ -98,6 +105,12 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing queued gets a chance to be written."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=20)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -108,7 +121,8 @@ class LiveServer:
 
     @property
     def admin(self) -> dict[str, str]:
-        return {"Authorization": f"token {ADMIN_TOKEN}"}
+        token = ADMIN_TOKEN if self.identity == "named" else self.server_token
+        return {"Authorization": f"token {token}"}
 
     @property
     def user(self) -> dict[str, str]:
@@ -121,21 +135,29 @@ class LiveServer:
         response.raise_for_status()
         return str(response.json()["id"])
 
-    def kernel_env(self, kernel_id: str, name: str) -> str:
-        """Read an environment variable inside a running kernel (as its own code would)."""
+    def run_in_kernel(self, kernel_id: str, code: str) -> str:
+        """Run code in a running kernel (as notebook code would); return what it printed."""
         client = BlockingKernelClient()
         client.load_connection_file(self.root / "runtime" / f"kernel-{kernel_id}.json")
         client.start_channels()
         try:
             client.wait_for_ready(timeout=60)
             outputs: list[str] = []
-            client.execute_interactive(
-                f"import os; print(os.environ.get({name!r}, ''))", timeout=60,
-                output_hook=lambda m: outputs.append(m["content"].get("text", "")),
-            )
+
+            def keep(msg: dict[str, Any]) -> None:
+                content = msg["content"]
+                outputs.append(content.get("text", ""))
+                if msg["msg_type"] == "error":
+                    outputs.append("\n".join(content["traceback"]))
+
+            client.execute_interactive(code, timeout=120, output_hook=keep)
             return "".join(outputs).strip()
         finally:
             client.stop_channels()
+
+    def kernel_env(self, kernel_id: str, name: str) -> str:
+        """Read an environment variable inside a running kernel."""
+        return self.run_in_kernel(kernel_id, f"import os; print(os.environ.get({name!r}, ''))")
 
     def stop_kernel(self, kernel_id: str) -> None:
         httpx.delete(f"{self.url}/api/kernels/{kernel_id}", headers=self.admin, timeout=60)

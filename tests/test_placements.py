@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from jupyter_secrets.store import open_store
+from jupyter_secrets.store.migrations import SQLITE_MIGRATIONS
 
 from .helpers import assert_no_canary
 from .helpers import http as http_call
@@ -139,12 +140,12 @@ async def test_a_redirect_location_is_never_filled_in(
 def test_existing_stores_migrate_to_headers_plus_what_connections_need(tmp_path):
     """A version-3 store: its query-auth connection keeps working, other secrets go header."""
     path = tmp_path / "old.db"
-    store = open_store(f"sqlite:///{path}")
-    store.close()
-    with sqlite3.connect(path) as conn:  # rewind to version 3, as an older release left it
-        conn.execute("ALTER TABLE secrets DROP COLUMN placements")
-        conn.execute("DELETE FROM schema_version WHERE version >= 4")
-        conn.execute("PRAGMA user_version=3")
+    with sqlite3.connect(path) as conn:  # a store as release 3 of the schema left it
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, script in SQLITE_MIGRATIONS[:3]:
+            for statement in script:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
         for name in ("MAPS_KEY", "OTHER"):
             conn.execute(
                 "INSERT INTO secrets (id, name, kind, owner, created_at, updated_at, updated_by,"

@@ -141,3 +141,14 @@ async def test_responses_are_json_and_not_cached(jp_fetch):
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Cache-Control"] == "no-store"
     json.loads(response.body)
+
+
+async def test_the_served_contract_lists_the_presets_the_code_has(api):
+    from jupyter_secrets.services.presets import PRESETS
+
+    _, spec = await api("GET", "openapi.json")
+    schemas = spec["components"]["schemas"]
+    for schema in ("Connection", "ConnectionInput"):
+        assert schemas[schema]["properties"]["preset"]["enum"] == list(PRESETS)
+    _, presets = await api("GET", "presets")
+    assert [p["name"] for p in presets["presets"]] == list(PRESETS)

@@ -16,7 +16,7 @@ from jupyter_secrets.crypto import Sealed
 from jupyter_secrets.errors import ConcurrentChange
 from jupyter_secrets.store import AuditFilter, AuditRecord, ConnectionRecord, SecretRecord
 from jupyter_secrets.store import open_store as _open_store
-from jupyter_secrets.store.records import now_iso
+from jupyter_secrets.store.records import TokenRecord, now_iso
 
 
 @pytest.fixture(params=["sqlite"])
@@ -227,3 +227,65 @@ def test_concurrent_writers_never_lose_an_update(store, store_url):
     finally:
         other.close()
     assert store.get_secret("A").version == 101
+
+
+def token(digest: str, **fields) -> TokenRecord:
+    return replace(TokenRecord(digest=digest, kind="kernel", username="u",
+                               created_at=now_iso()), **fields)
+
+
+def test_tokens_round_trip_revoke_and_extend(store):
+    marker = store.changes_since(None).marker
+    store.put_token(token("d1", kernel_id="k1", server_id="s1", expires_at="2030-01-01"))
+    store.put_token(token("d2", kernel_id="k2", server_id="s1", expires_at="2030-01-01"))
+    store.put_token(token("d3", kind="run", name="nightly"))
+    assert store.get_token("d1").kernel_id == "k1"
+    assert store.get_token("nope") is None
+    assert [t.digest for t in store.list_tokens(kind="run")] == ["d3"]
+    assert store.changes_since(marker).names("token") == {"d1", "d2", "d3"}
+    assert store.extend_tokens("s1", ["k1"], "2031-01-01") == 1
+    assert store.get_token("d1").expires_at == "2031-01-01"
+    assert store.get_token("d2").expires_at == "2030-01-01"
+    marker = store.changes_since(None).marker
+    assert store.revoke_tokens("2030-06-01", kernel_id="k1") == ["d1"]
+    assert store.revoke_tokens("2030-06-02", kernel_id="k1") == [], "already revoked"
+    assert store.changes_since(marker).names("token") == {"d1"}
+    assert not store.get_token("d1").live("2030-06-01T00:00:00.000Z")
+    assert store.get_token("d2").live("2029-01-01") and not store.get_token("d2").live("2031")
+    assert sorted(store.revoke_tokens("2030-07-01", server_id="s1")) == ["d2"]
+    store.touch_tokens({"d3": "2030-08-01"})
+    assert store.get_token("d3").last_used_at == "2030-08-01"
+    with pytest.raises(ValueError):
+        store.revoke_tokens("2030-07-01")
+
+
+def test_counters_stop_at_the_limit_across_handles(store, store_url):
+    other = _open_store(store_url)
+    try:
+        counts = [h.count_hit("conn:u", "w1", 3) for h in (store, other, store, other)]
+        assert counts == [1, 2, 3, None]
+        assert store.count_hit("conn:u", "w2", 3) == 1, "a new window starts over"
+        assert store.prune_counters("w2") == 1
+        assert store.count_hit("conn:u", "w1", 3) == 1
+    finally:
+        other.close()
+
+
+def test_concurrent_hits_never_exceed_the_limit(store, store_url):
+    other = _open_store(store_url)
+    results: list[int | None] = []
+
+    def hit(handle, times: int) -> None:
+        for _ in range(times):
+            results.append(handle.count_hit("k", "w", 25))
+
+    try:
+        threads = [threading.Thread(target=hit, args=(h, 20)) for h in (store, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert sorted(r for r in results if r is not None) == list(range(1, 26))
+    assert results.count(None) == 15

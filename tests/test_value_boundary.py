@@ -7,18 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from jupyter_secrets.keys import generate_key_text
-
 from .helpers import JUPYTER, assert_no_canary
-
-
-@pytest.fixture
-def master_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    key = generate_key_text()
-    monkeypatch.setenv("JUPYTER_SECRETS_KEY", key)
-    return key
 
 
 def every_file_under(root: Path) -> list[tuple[Path, bytes]]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from tornado import web
 
 from ..protocol import API_PREFIX
-from . import connections, egress, scan, secrets, ui
+from . import connections, egress, info, scan, secrets, tokens, ui
 from .base import IDENTITY_KEY, UNAVAILABLE_KEY, Identity, Route, SecretsHandler
 
 __all__ = ["IDENTITY_KEY", "ROUTES", "UNAVAILABLE_KEY", "Identity", "SecretsHandler", "bind_routes"]
 
 ROUTES: list[Route] = [
-    *secrets.routes, *connections.routes, *egress.routes, *scan.routes, *ui.routes,
+    *secrets.routes, *connections.routes, *egress.routes, *scan.routes, *tokens.routes,
+    *info.routes, *ui.routes,
 ]
 
 

@@ -24,7 +24,7 @@ class ConnectionsCollectionHandler(ConnectionsHandler):
         self.require_connection_admin()
         body = self.read_json(allowed=FIELDS, required=frozenset({"name"}))
         record = await self.call(self.runtime.connections.create, self.caller.name, body)
-        self.audit("connection_create", **connection_fields(record))
+        await self.audit("connection_create", **connection_fields(record))
         self.set_header("Location", self.api_url("connections", record.name))
         self.write_json(record.to_json(), status=201)
 
@@ -39,7 +39,7 @@ class ConnectionHandler(ConnectionsHandler):
         self.require_connection_admin()
         body = self.read_json(allowed=FIELDS)
         record = await self.call(self.runtime.connections.update, self.caller.name, name, body)
-        self.audit("connection_update", **connection_fields(record))
+        await self.audit("connection_update", **connection_fields(record))
         self.write_json(record.to_json())
 
     put = patch
@@ -47,7 +47,7 @@ class ConnectionHandler(ConnectionsHandler):
     async def delete(self, name: str) -> None:
         self.require_connection_admin()
         record = await self.call(self.runtime.connections.delete, name)
-        self.audit("connection_delete", **connection_fields(record))
+        await self.audit("connection_delete", **connection_fields(record))
         self.set_status(204)
         self.finish()
 

@@ -10,17 +10,19 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from ..boundary.hosts import normalize_host_pattern
 from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
 from ..egress.outbound import CallSpec, UpstreamResponse
 from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
-from ..protocol import ERROR_HEADER, OVERHEAD_HEADER
+from ..protocol import ERROR_HEADER, LOGGER_NAME, OVERHEAD_HEADER
 from ..services.audit import split_destination
 from ..validation import validate_header, validate_http_url
 from .base import Route, SecretsHandler, http_error, status_for
@@ -69,25 +71,25 @@ class EgressHandler(SecretsHandler):
             if self._headers_written:
                 self._break_stream(str(error))
                 return
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
         except SecretsError as error:
             failure = error
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise
             self._finished = True  # nobody is left to answer
         finally:
-            self._audit_call(spec, upstream, failure, started)
+            await self._audit_call(spec, upstream, failure, started)
 
-    def _audit_call(
+    async def _audit_call(
         self, spec: CallSpec, upstream: UpstreamResponse | None, failure: SecretsError | None,
         started: float,
     ) -> None:
         """One event per call: names, destination (no query), status, bytes, time, reason."""
         refused = isinstance(failure, (EgressRefused, UnknownPlaceholder))
         host, path = split_destination(spec.url)
-        self.audit(
+        await self.audit(
             "refused_call" if refused else "proxy_call" if spec.connection else "request_call",
             secrets=upstream.injected if upstream else spec.names(),
             connection=spec.connection, host=host, method=spec.method, path=path,
@@ -119,9 +121,11 @@ class EgressHandler(SecretsHandler):
 
     def _break_stream(self, reason: str) -> None:
         """Headers are out: the only honest signal left is to cut the connection."""
-        self.log.warning("jupyter-secrets: upstream failed mid-stream: %s", reason)
-        if self.request.connection is not None:
-            self.request.connection.close()
+        logging.getLogger(LOGGER_NAME).warning(
+            "jupyter-secrets: upstream failed mid-stream: %s", reason)
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):
+            connection.close()
         self._finished = True  # tornado must not write a clean end after the cut
 
 
@@ -222,7 +226,7 @@ class RequestHandler(EgressHandler):
         if len(given) > 1:
             raise http_error(422, "Send at most one of body, body_base64 and json.")
         content: bytes | None = None
-        template: str | None = None
+        template: Literal["text", "json"] | None = None
         if body.get("body") is not None:
             if not isinstance(body["body"], str):
                 raise http_error(422, "body must be a string (use json for objects).")

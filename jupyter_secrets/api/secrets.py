@@ -39,7 +39,7 @@ class SecretsCollectionHandler(SecretsHandler):
             self.runtime.secrets.create, self.caller.name, body["name"], body["value"],
             **metadata,
         )
-        self.audit("create", secrets=[record.name])
+        await self.audit("create", secrets=[record.name])
         self.set_header("Location", self.api_url("secrets", record.name))
         self.write_json({**record.to_json(), "warnings": value_warnings(body["value"])},
                         status=201)
@@ -51,7 +51,7 @@ class SecretsCollectionHandler(SecretsHandler):
         if not isinstance(body["secrets"], list):
             raise http_error(422, 'secrets must be a list of {"key": ..., "value": ...} objects.')
         result = await self.call(self.runtime.secrets.batch, self.caller.name, body["secrets"])
-        self.audit("batch", secrets=[*result.upserted, *result.deleted])
+        await self.audit("batch", secrets=[*result.upserted, *result.deleted])
         warnings = {
             normalize_name(item["key"]): value_warnings(item["value"]) for item in body["secrets"]
             if value_warnings(item["value"])
@@ -71,7 +71,7 @@ class SecretHandler(SecretsHandler):
         body = self.read_json(allowed={"value"}, required=frozenset({"value"}))
         record = await self.call(self.runtime.secrets.replace, self.caller.name, name,
                                  body["value"])
-        self.audit("replace", secrets=[record.name])
+        await self.audit("replace", secrets=[record.name])
         self.write_json({**record.to_json(), "warnings": value_warnings(body["value"])})
 
     async def patch(self, name: str) -> None:
@@ -81,14 +81,14 @@ class SecretHandler(SecretsHandler):
             self.require_session("change where a secret may be sent")
         record = await self.call(self.runtime.secrets.update_metadata, self.caller.name, name,
                                  body)
-        self.audit("metadata", secrets=[record.name])
+        await self.audit("metadata", secrets=[record.name])
         self.write_json(record.to_json())
 
     async def delete(self, name: str) -> None:
         self.require_admin()
         force = self.get_query_argument("force", "false").lower() in ("1", "true", "yes")
         await self.call(self.runtime.secrets.delete, name, force=force)
-        self.audit("delete", secrets=[normalize_name(name)])
+        await self.audit("delete", secrets=[normalize_name(name)])
         self.set_status(204)
         self.finish()
 

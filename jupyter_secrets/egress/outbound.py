@@ -348,7 +348,7 @@ class Egress:
                 values = {k: json.dumps(v)[1:-1] for k, v in values.items()}
             content = substitute(content.decode("utf-8"), values).encode("utf-8")
         # httpx encodes str header values as ASCII; HTTP allows Latin-1, checked above.
-        encoded = [(k, v.encode("latin-1")) for k, v in headers]
+        encoded = [(k.encode("ascii"), v.encode("latin-1")) for k, v in headers]
         request = self.client.build_request(method, url, headers=encoded, content=content)
         if params:
             request.url = request.url.copy_merge_params(params)

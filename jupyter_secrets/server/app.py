@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import logging
 import os
 
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
 from traitlets import default
 
 from .._version import __version__
@@ -20,7 +23,7 @@ from ..services.access import RolePolicy
 from ..services.audit import session_path_lookup
 from ..settings import SecretsSettings
 from .identity import KERNEL_IDENTITY_KEY, JupyterAPIHandler, JupyterIdentity, KernelAwareIdentity
-from .kernel_hooks import install_kernel_hooks
+from .kernel_hooks import LocalKernelTokens, install_kernel_hooks
 from .leak_guards import LeakGuards
 
 # The default token/password logins: whoever holds the token owns the server process.
@@ -37,14 +40,20 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
 
     runtime: SecretsRuntime | None = None
     _guards: LeakGuards | None = None
+    _maintenance: asyncio.Task[None] | None = None
 
     @default("log")
     def _default_log(self) -> logging.Logger:
         """Log through the server's own logger, so lines land where the server's do."""
         return logging.getLogger(LOGGER_NAME)
 
+    @property
+    def server(self) -> ServerApp:
+        assert self.serverapp is not None, "set by jupyter_server before any hook runs"
+        return self.serverapp
+
     def _role_policy(self) -> RolePolicy:
-        provider = self.serverapp.identity_provider
+        provider = self.server.identity_provider
         return RolePolicy.build(
             admin_users=self.admin_users,
             single_identity=type(provider) in _SINGLE_IDENTITY_PROVIDERS,
@@ -60,7 +69,7 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         try:
             runtime = build_runtime(
                 self, log=self.log,
-                notebook_path=session_path_lookup(self.serverapp.session_manager),
+                notebook_path=session_path_lookup(self.server.session_manager),
             )
         except SecretsError as error:
             # Keep serving the API so every caller gets this message instead of a bare 404.
@@ -69,11 +78,11 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
             return
         self.runtime = runtime
         runtime.audit.prune_if_due()
-        kernel_manager = self.serverapp.kernel_manager
+        kernel_manager = self.server.kernel_manager
+        runtime.live_kernels = lambda: list(kernel_manager.list_kernel_ids())
         install_kernel_hooks(
             kernel_manager,
-            runtime.tokens,
-            api_url=url_path_join(self.serverapp.connection_url, API_PATH),
+            LocalKernelTokens(runtime, url_path_join(self.server.connection_url, API_PATH)),
             username_of=lambda user: policy.actor(user.username),
             server_user=policy.actor(getpass.getuser()),
         )
@@ -81,15 +90,23 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
                                           redact_on_save=self.redact_on_save)
         self.settings[RUNTIME_KEY] = runtime
         self.settings[KERNEL_IDENTITY_KEY] = KernelAwareIdentity(
-            self.serverapp.identity_provider, runtime.tokens, lambda kid: kid in kernel_manager
+            self.server.identity_provider, runtime.tokens, lambda kid: kid in kernel_manager
         )
-        self.log.info("jupyter-secrets %s: store %s; %s", __version__,
-                      runtime.secrets.store.location, policy.describe())
+        IOLoop.current().add_callback(self._start_maintenance)
+        self.log.info("jupyter-secrets %s: store %s; master keys from %s; %s", __version__,
+                      runtime.secrets.store.location, runtime.keys.describe(),
+                      policy.describe())
+
+    def _start_maintenance(self) -> None:
+        if self.runtime is not None:
+            self._maintenance = asyncio.ensure_future(self.runtime.maintain())
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(bind_routes(JupyterAPIHandler))
 
     async def stop_extension(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
         if self._guards is not None:
             self._guards.uninstall()
         if self.runtime is not None:

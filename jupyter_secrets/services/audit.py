@@ -146,35 +146,44 @@ def session_path_lookup(session_manager: Any) -> PathLookup:
     return lookup
 
 
+def _clean(text: str | None) -> str | None:
+    """Text any store can hold: a lone surrogate (valid JSON, invalid UTF-8) becomes '?'."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 class AuditLog:
-    """Queues events in memory; one worker-thread write per second at most."""
+    """Durable before the response: each call waits for its event's group commit.
+
+    ``record()`` builds an event; ``commit()`` queues it and returns once it is written. One
+    writer drains the queue in a worker thread, so events noted while a write is running go
+    together in the next transaction (group commit): a busy proxy pays one commit per batch,
+    not per call. An event the store refuses is retried alone, then cleaned, so it never takes
+    other events with it. Outside an event loop (the CLI) ``write_now()`` writes at once.
+    """
 
     def __init__(
         self,
         store: Store,
         *,
         retention_days: int = 90,
-        interval_s: float = 1.0,
         notebook_path: PathLookup | None = None,
     ) -> None:
         self.store = store
         self.retention_days = retention_days
-        self.interval_s = interval_s
         self.notebook_path = notebook_path
-        self._pending: list[AuditRecord] = []
-        self._lock = threading.Lock()  # the queue: noted on the loop, taken by any flush
+        self._queue: list[tuple[AuditRecord, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._write_lock = threading.Lock()  # one writer at a time, in order
-        self._drain_lock: asyncio.Lock | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._last_prune: datetime | None = None
 
     def __repr__(self) -> str:
-        return f"AuditLog(retention_days={self.retention_days}, pending={len(self._pending)})"
+        return f"AuditLog(retention_days={self.retention_days}, queued={len(self._queue)})"
 
     # -- recording -------------------------------------------------------------------------
 
-    def record(
+    def event(
         self,
         action: str,
         *,
@@ -190,60 +199,59 @@ class AuditLog:
         bytes: int | None = None,  # shadows the builtin: it is the field's name in the API
         duration_ms: float | None = None,
         reason: str | None = None,
-    ) -> None:
-        """Note one event; cheap (no I/O) when called on the server's event loop."""
+    ) -> AuditRecord:
+        """One event, fit for any store: names and call metadata, no query, no value."""
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
-        event = AuditRecord(
+        return AuditRecord(
             time=now_iso(),
-            user=user,
+            user=_clean(user) or "",
             action=action,
-            secrets=tuple(sorted(set(secrets))),
-            kernel_id=kernel_id,
-            notebook_path=notebook_path,
-            connection=connection,
-            host=host,
-            method=method.upper() if method else None,
-            path=path.split("?", 1)[0].split("#", 1)[0][:MAX_PATH] if path else None,
+            secrets=tuple(sorted({_clean(s) or "" for s in secrets})),
+            kernel_id=_clean(kernel_id),
+            notebook_path=_clean(notebook_path),
+            connection=_clean(connection),
+            host=_clean(host),
+            method=_clean(method.upper()) if method else None,
+            path=_clean(path.split("?", 1)[0].split("#", 1)[0][:MAX_PATH]) if path else None,
             status=status,
             bytes=bytes,
             duration_ms=None if duration_ms is None else round(duration_ms, 2),
-            reason=safe_reason(reason),
+            reason=_clean(safe_reason(reason)),
         )
-        with self._lock:
-            self._pending.append(event)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (the CLI): nothing to keep fast, write now
-            self.flush()
-            return
-        if self._timer is None:
-            self._timer = loop.call_later(self.interval_s, self._flush_soon)
 
-    def _flush_soon(self) -> None:
-        self._timer = None
-        task = asyncio.get_running_loop().create_task(self.drain())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def commit(self, event: AuditRecord) -> None:
+        """Queue ``event`` and return once it is written (with whatever else was queued)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.append((event, done))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_queued())
+        await asyncio.shield(done)  # a caller hanging up does not cancel the write
 
-    def _take(self) -> list[AuditRecord]:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        return batch
+    def write_now(self, event: AuditRecord) -> None:
+        """Write one event synchronously (the CLI, which has no event loop)."""
+        self._write([event])
+
+    async def _write_queued(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                events = await self._with_paths([event for event, _ in batch])
+                await loop.run_in_executor(None, self._write, events)
+            finally:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def drain(self) -> None:
-        """Write everything noted so far, notebook paths filled in; off the event loop."""
-        if self._drain_lock is None:
-            self._drain_lock = asyncio.Lock()
-        async with self._drain_lock:  # keeps ids in the order events were noted
-            batch = self._take()
-            if not batch:
-                return
-            batch = await self._with_paths(batch)
-            await asyncio.get_running_loop().run_in_executor(None, self._write, batch)
+        """Wait until everything queued so far is written."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def _with_paths(self, batch: list[AuditRecord]) -> list[AuditRecord]:
-        """Looked up once per kernel per flush, so the proxy never waits for it."""
+        """Notebook paths, looked up once per kernel per batch."""
         if self.notebook_path is None:
             return batch
         paths: dict[str, str | None] = {}
@@ -253,33 +261,29 @@ class AuditLog:
                 if event.kernel_id not in paths:
                     paths[event.kernel_id] = await self.notebook_path(event.kernel_id)
                 if paths[event.kernel_id]:
-                    event = replace(event, notebook_path=paths[event.kernel_id])
+                    event = replace(event, notebook_path=_clean(paths[event.kernel_id]))
             out.append(event)
         return out
 
     def _write(self, batch: list[AuditRecord]) -> None:
+        """One transaction for the batch; if the store refuses it, each event on its own."""
         with self._write_lock:
             try:
                 self.store.append_audit(batch)
-            except Exception:  # recording must never break calls; say what was lost
-                actions = ", ".join(sorted({e.action for e in batch}))
-                log.warning("jupyter-secrets: could not write %d audit event(s) (%s)",
-                            len(batch), actions, exc_info=True)
+            except Exception:
+                for event in batch:
+                    self._write_one(event)
             self.prune_if_due()
 
-    def flush(self) -> None:
-        """Write what is pending now, synchronously (the CLI, or a last resort)."""
-        batch = self._take()
-        if batch:
-            self._write(batch)
+    def _write_one(self, event: AuditRecord) -> None:
+        try:
+            self.store.append_audit([event])
+        except Exception:  # say what was lost: names and action only, never a value
+            log.error("jupyter-secrets: could not write the audit event %s %s by %s",
+                      event.action, ",".join(event.secrets), event.user, exc_info=True)
 
     async def aclose(self) -> None:
-        """At shutdown: stop the timer and write everything still queued."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """At shutdown: write everything still queued."""
         await self.drain()
 
     # -- retention -------------------------------------------------------------------------

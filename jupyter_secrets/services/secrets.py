@@ -8,6 +8,7 @@ leave it only boxed, through :meth:`SecretsService.open`, for the egress package
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -160,7 +161,7 @@ class SecretsService:
     def list(self, *, owner: str | None = None, kind: str | None = "user") -> list[SecretRecord]:
         if kind is not None and kind not in KINDS:
             raise InvalidInput("kind must be one of: user, system, all.")
-        records = self.store.list_secrets(owner=owner, kind=kind)  # type: ignore[arg-type]
+        records = self.store.list_secrets(owner=owner, kind=kind)
         users = used_by(self.store.list_connections())
         return [replace(r, used_by=tuple(users.get(r.name, ()))) for r in records]
 
@@ -368,5 +369,5 @@ class SecretsService:
                     changed += 1
         return changed
 
-    def missing_key_ids(self) -> list[str]:
+    def missing_key_ids(self) -> builtins.list[str]:
         return sorted(self.store.key_ids_in_use() - set(self.keyring.key_ids))

@@ -21,7 +21,10 @@ from .records import (
     Changes,
     ConnectionRecord,
     Kind,
+    RuntimeRecord,
     SecretRecord,
+    TokenKind,
+    TokenRecord,
 )
 
 
@@ -118,7 +121,67 @@ class AuditRows(abc.ABC):
         """Delete events older than an ISO UTC time; return how many went."""
 
 
-class Store(SecretRows, ConnectionRows, AuditRows):
+class RuntimeRows(abc.ABC):
+    """Running servers announce the master keys they hold (key rotation checks them)."""
+
+    @abc.abstractmethod
+    def announce_runtime(self, record: RuntimeRecord) -> None: ...
+
+    @abc.abstractmethod
+    def runtimes_seen_since(self, since: str) -> list[RuntimeRecord]: ...
+
+    @abc.abstractmethod
+    def forget_runtime(self, runtime_id: str) -> None: ...
+
+
+class TokenRows(abc.ABC):
+    """Issued credentials by digest, shared by every process on the store.
+
+    Writes append ``("token", digest)`` to the change feed, so other processes drop a
+    revoked token from their caches.
+    """
+
+    @abc.abstractmethod
+    def put_token(self, record: TokenRecord) -> None: ...
+
+    @abc.abstractmethod
+    def get_token(self, digest: str) -> TokenRecord | None: ...
+
+    @abc.abstractmethod
+    def list_tokens(
+        self, *, kind: TokenKind | None = None, username: str | None = None
+    ) -> list[TokenRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def revoke_tokens(
+        self, at: str, *, digest: str | None = None, kernel_id: str | None = None,
+        server_id: str | None = None,
+    ) -> list[str]:
+        """Revoke what matches (at least one filter is required); return the digests."""
+
+    @abc.abstractmethod
+    def extend_tokens(self, server_id: str, kernel_ids: Sequence[str], until: str) -> int:
+        """A server's heartbeat: push out the expiry of its live kernels' tokens."""
+
+    @abc.abstractmethod
+    def touch_tokens(self, used: Mapping[str, str]) -> None:
+        """Set last-used times (digest -> time), batched off the hot path."""
+
+
+class CounterRows(abc.ABC):
+    """Fixed-window counters (rate limits, quotas) shared by every process on the store."""
+
+    @abc.abstractmethod
+    def count_hit(self, key: str, window: str, limit: int) -> int | None:
+        """Add one to ``(key, window)`` unless it already reached ``limit``; return the new
+        count, or None when the limit was already reached (nothing added)."""
+
+    @abc.abstractmethod
+    def prune_counters(self, before_window: str) -> int: ...
+
+
+class Store(SecretRows, ConnectionRows, AuditRows, RuntimeRows, TokenRows, CounterRows):
     """Everything the runtime needs from a database."""
 
     #: Where the data lives, for people (a path, or a URL without its password).

@@ -81,6 +81,40 @@ SQLITE_MIGRATIONS: list[Migration] = [
         """UPDATE secrets SET placements = '["header", "query"]' WHERE name IN (
             SELECT secret FROM connections WHERE json_extract(auth, '$.scheme') = 'query')""",
     ]),
+    (5, [
+        # Running servers say which master keys they hold, so a rotation can check first.
+        """CREATE TABLE runtimes (
+            id       TEXT PRIMARY KEY,
+            host     TEXT NOT NULL,
+            pid      INTEGER NOT NULL,
+            key_ids  TEXT NOT NULL,
+            key_source TEXT NOT NULL,
+            seen_at  TEXT NOT NULL
+        )""",
+    ]),
+    (6, [
+        # Credentials the service issues (digests only) and shared fixed-window counters.
+        """CREATE TABLE tokens (
+            digest       TEXT PRIMARY KEY,
+            kind         TEXT NOT NULL CHECK (kind IN ('kernel', 'server', 'run')),
+            username     TEXT NOT NULL,
+            created_at   TEXT NOT NULL,
+            kernel_id    TEXT,
+            server_id    TEXT,
+            name         TEXT,
+            expires_at   TEXT,
+            revoked_at   TEXT,
+            last_used_at TEXT
+        )""",
+        "CREATE INDEX tokens_kernel ON tokens (kernel_id)",
+        "CREATE INDEX tokens_server ON tokens (server_id)",
+        """CREATE TABLE counters (
+            key     TEXT NOT NULL,
+            window  TEXT NOT NULL,
+            count   INTEGER NOT NULL,
+            PRIMARY KEY (key, window)
+        )""",
+    ]),
 ]
 
 

@@ -162,7 +162,56 @@ class AuditFilter:
 
 ALL_EVENTS = AuditFilter()
 
-ChangeKind = Literal["secret", "connection"]
+@dataclass(frozen=True)
+class RuntimeRecord:
+    """A running server (or service replica) and the master key ids it holds."""
+
+    id: str
+    host: str
+    pid: int
+    key_ids: tuple[str, ...]
+    key_source: str  # "env", or "file:<path>" for a key file it follows
+    seen_at: str
+
+
+TokenKind = Literal["kernel", "server", "run"]
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A credential the service issued, known by its SHA-256 digest (never the token).
+
+    ``kernel``: minted for one kernel of one user, revoked with it or when the server that
+    asked for it stops sending heartbeats (``expires_at`` is pushed forward by each one).
+    ``server``: a user's Jupyter server in client mode (mints kernel tokens, uses secrets).
+    ``run``: a headless run (papermill, jobs), use-only, expiring.
+    """
+
+    digest: str
+    kind: TokenKind
+    username: str
+    created_at: str
+    kernel_id: str | None = None
+    server_id: str | None = None  # the server token that minted a kernel token
+    name: str | None = None
+    expires_at: str | None = None
+    revoked_at: str | None = None
+    last_used_at: str | None = None
+
+    def live(self, now: str) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def to_json(self) -> dict[str, Any]:
+        """Metadata only: the digest identifies it (a prefix is shown), never the token."""
+        return {
+            "id": self.digest[:16], "kind": self.kind, "username": self.username,
+            "kernel_id": self.kernel_id, "name": self.name, "created_at": self.created_at,
+            "expires_at": self.expires_at, "revoked_at": self.revoked_at,
+            "last_used_at": self.last_used_at,
+        }
+
+
+ChangeKind = Literal["secret", "connection", "token"]
 
 
 @dataclass(frozen=True)

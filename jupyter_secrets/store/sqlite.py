@@ -30,7 +30,10 @@ from .records import (
     Changes,
     ConnectionRecord,
     Kind,
+    RuntimeRecord,
     SecretRecord,
+    TokenKind,
+    TokenRecord,
 )
 
 _METADATA_COLUMNS = (
@@ -115,6 +118,20 @@ def _audit(row: sqlite3.Row) -> AuditRecord:
     )
 
 
+def _token(row: sqlite3.Row) -> TokenRecord:
+    return TokenRecord(
+        digest=row["digest"], kind=row["kind"], username=row["username"],
+        created_at=row["created_at"], kernel_id=row["kernel_id"], server_id=row["server_id"],
+        name=row["name"], expires_at=row["expires_at"], revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+def _touch(conn: sqlite3.Connection, kind: ChangeKind, names: Sequence[str]) -> None:
+    conn.executemany("INSERT INTO changes (kind, name) VALUES (?, ?)",
+                     [(kind, name) for name in names])
+
+
 def _select_secret(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         f"SELECT {_SEALED_COLUMNS} FROM secrets WHERE name = ?", (name,)  # noqa: S608
@@ -136,7 +153,7 @@ class SQLiteTransaction(Transaction):
         self.conn = conn
 
     def _touched(self, kind: ChangeKind, name: str) -> None:
-        self.conn.execute("INSERT INTO changes (kind, name) VALUES (?, ?)", (kind, name))
+        _touch(self.conn, kind, [name])
 
     def get_secret(self, name: str) -> tuple[SecretRecord, Sealed] | None:
         row = _select_secret(self.conn, name)  # BEGIN IMMEDIATE already locks writers out
@@ -384,3 +401,103 @@ class SQLiteStore(Store):
     def prune_audit(self, older_than: str) -> int:
         with self._write() as conn:
             return int(conn.execute("DELETE FROM audit WHERE time < ?", (older_than,)).rowcount)
+
+    # -- running servers -------------------------------------------------------------------
+
+    def announce_runtime(self, record: RuntimeRecord) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO runtimes (id, host, pid, key_ids, key_source, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (record.id, record.host, record.pid, json.dumps(list(record.key_ids)),
+                 record.key_source, record.seen_at),
+            )
+
+    def runtimes_seen_since(self, since: str) -> list[RuntimeRecord]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM runtimes WHERE seen_at >= ? ORDER BY id",
+                                (since,)).fetchall()
+        return [RuntimeRecord(r["id"], r["host"], r["pid"], tuple(json.loads(r["key_ids"])),
+                              r["key_source"], r["seen_at"]) for r in rows]
+
+    def forget_runtime(self, runtime_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM runtimes WHERE id = ?", (runtime_id,))
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def put_token(self, record: TokenRecord) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO tokens (digest, kind, username, created_at, kernel_id, server_id,"
+                " name, expires_at, revoked_at, last_used_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.digest, record.kind, record.username, record.created_at,
+                 record.kernel_id, record.server_id, record.name, record.expires_at,
+                 record.revoked_at, record.last_used_at),
+            )
+            _touch(conn, "token", [record.digest])
+
+    def get_token(self, digest: str) -> TokenRecord | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM tokens WHERE digest = ?", (digest,)).fetchone()
+        return _token(row) if row else None
+
+    def list_tokens(
+        self, *, kind: TokenKind | None = None, username: str | None = None
+    ) -> list[TokenRecord]:
+        where, args = _where({"kind = ?": kind, "username = ?": username})
+        sql = f"SELECT * FROM tokens WHERE {where} ORDER BY created_at DESC"  # noqa: S608
+        with self._connect() as conn:
+            return [_token(r) for r in conn.execute(sql, args)]
+
+    def revoke_tokens(
+        self, at: str, *, digest: str | None = None, kernel_id: str | None = None,
+        server_id: str | None = None,
+    ) -> list[str]:
+        where, args = _where({"digest = ?": digest, "kernel_id = ?": kernel_id,
+                              "server_id = ?": server_id})
+        if not args:
+            raise ValueError("revoke_tokens needs a filter")
+        sql = (f"UPDATE tokens SET revoked_at = ? WHERE {where} AND revoked_at IS NULL"  # noqa: S608
+               " RETURNING digest")
+        with self._write() as conn:
+            digests = [r[0] for r in conn.execute(sql, [at, *args]).fetchall()]
+            _touch(conn, "token", digests)
+        return digests
+
+    def extend_tokens(self, server_id: str, kernel_ids: Sequence[str], until: str) -> int:
+        if not kernel_ids:
+            return 0
+        marks = ", ".join("?" * len(kernel_ids))
+        sql = ("UPDATE tokens SET expires_at = ? WHERE server_id = ? AND kind = 'kernel'"  # noqa: S608 - placeholders only
+               f" AND revoked_at IS NULL AND kernel_id IN ({marks})")
+        with self._write() as conn:
+            return int(conn.execute(sql, [until, server_id, *kernel_ids]).rowcount)
+
+    def touch_tokens(self, used: Mapping[str, str]) -> None:
+        if not used:
+            return
+        with self._write() as conn:
+            conn.executemany("UPDATE tokens SET last_used_at = ? WHERE digest = ?",
+                             [(at, digest) for digest, at in used.items()])
+
+    # -- counters --------------------------------------------------------------------------
+
+    def count_hit(self, key: str, window: str, limit: int) -> int | None:
+        with self._write() as conn:
+            row = conn.execute("SELECT count FROM counters WHERE key = ? AND window = ?",
+                               (key, window)).fetchone()
+            count = row[0] if row else 0
+            if count >= limit:
+                return None
+            conn.execute("INSERT INTO counters (key, window, count) VALUES (?, ?, 1)"
+                         " ON CONFLICT (key, window) DO UPDATE SET count = count + 1",
+                         (key, window))
+            return int(count + 1)
+
+    def prune_counters(self, before_window: str) -> int:
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM counters WHERE window < ?",
+                                    (before_window,)).rowcount)
+
