@@ -138,8 +138,15 @@ export class SecretsClient {
   /** The API root, e.g. ``http://host/user/x/api/secrets/v1``. */
   readonly root: string;
 
-  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {
-    this.root = URLExt.join(settings.baseUrl, API_PATH);
+  /**
+   * ``settings``: the base URL and login (ServerConnection's: token or cookie + XSRF);
+   * ``root``: the API root when it is not ``<baseUrl>/api/secrets/v1`` (a secrets service).
+   */
+  constructor(
+    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
+    root?: string
+  ) {
+    this.root = root ?? URLExt.join(settings.baseUrl, API_PATH);
   }
 
   url(path: string, query?: Query): string {

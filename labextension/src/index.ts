@@ -26,8 +26,14 @@ export const keyIcon = new LabIcon({ name: 'jupyter-secrets:key', svgstr: KEY_SV
 export const SIDEBAR_ID = 'jp-secrets-sidebar';
 const CATEGORY = 'Secrets';
 
-/** One client for the whole front-end: the page's own Jupyter server and login. */
-const client = new SecretsClient();
+/**
+ * The page's own Jupyter server: save notices (redactions happen where files are saved).
+ * The secrets API: the same server in the embedded deployment. In client mode (the team
+ * deployment) this is the one place to build it from ``GET info`` (the service's API root)
+ * with the service's login instead; every view takes its client from here.
+ */
+const local = new SecretsClient();
+const client = local;
 
 /** The sidebar: a Lumino widget that builds the manager the first time it is shown. */
 export class SecretsSidebar extends Widget {
@@ -117,7 +123,7 @@ const redactionPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Say when a save was redacted, and reload the document from the file.',
   autoStart: true,
   activate: (app: JupyterFrontEnd): void => {
-    new RedactionWatcher(app, client);
+    new RedactionWatcher(app, local);
   }
 };
 
