@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
+# `make run` serves a working copy of notebooks/ (made once, never overwritten), so the demo
+# never edits tracked files. The folder ignores itself for git.
+WORKSPACE ?= workspace
 
-.PHONY: install run test lint bench browser-deps clean
+.PHONY: install run workspace test lint bench browser-deps clean
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +30,16 @@ browser-deps:
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
 	fi
 
-run: install
+workspace:
+	@mkdir -p $(WORKSPACE)
+	@test -f $(WORKSPACE)/.gitignore || printf '# a working copy for make run\n*\n' > $(WORKSPACE)/.gitignore
+	@for nb in notebooks/*.ipynb; do \
+	  test -e "$(WORKSPACE)/$${nb##*/}" || { cp "$$nb" "$(WORKSPACE)/" && echo "copied $$nb to $(WORKSPACE)/"; }; \
+	done
+
+run: install workspace
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
+	  --ServerApp.root_dir=$(WORKSPACE) --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
 
 test: install browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

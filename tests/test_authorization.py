@@ -52,6 +52,8 @@ MATRIX: dict[tuple[str, str, str], tuple[int, int, int, int, int, int]] = {
     ("POST", "kernel-tokens/heartbeat", "heartbeat"): (403, 403, 403, 403, 403, 403),
     ("DELETE", "kernel-tokens/(?P<kernel_id>[^/]+)", ""): (403, 403, 403, 403, 403, 403),
     ("POST", "redact", "redact"): (403, 403, 403, 403, 403, 403),
+    ("GET", "health", ""): (200, 200, 403, 200, 200, 403),
+    ("GET", "redactions", ""): (200, 200, 403, 403, 403, 403),
     **{(m, "proxy/(?P<connection>[^/]+)/?(?P<path>.*)", ""): (200, 200, 403, 200, 200, 403)
        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
 }
