@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from jupyter_core.application import JupyterApp
 
+from .boundary.sharing import SharedWith
 from .errors import SecretsError
 from .keys import generate_key_text
 from .protocol import ADMIN_TOKEN_ENV, SERVICE_TOKEN_ENV, SERVICE_URL_ENV
@@ -121,6 +122,13 @@ def _when(stamp: str | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def _shared(shared: SharedWith | None) -> str:
+    if shared is None:
+        return "everyone"
+    return ", ".join([*(f"user:{u}" for u in shared.users),
+                      *(f"group:{g}" for g in shared.groups)])
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
     lines = [header, *rows]
@@ -137,10 +145,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("No secrets yet. Add one with: jupyter secrets set NAME")
         return 0
     rows = [(r.name, f"v{r.version}", r.kind, _when(r.updated_at), _when(r.last_used_at),
-             ",".join(r.allowed_hosts) or "-", ",".join(r.placements), r.description)
+             ",".join(r.allowed_hosts) or "-", ",".join(r.placements),
+             _shared(r.shared_with).replace(", ", ","), r.description)
             for r in records]
     print(_table(("NAME", "VERSION", "KIND", "UPDATED", "LAST USED", "ALLOWED HOSTS",
-                  "PLACEMENTS", "DESCRIPTION"), rows))
+                  "PLACEMENTS", "SHARED WITH", "DESCRIPTION"), rows))
     return 0
 
 
@@ -156,7 +165,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     record = _admin(args).upsert(args.name, value, {
         "description": args.description, "allowed_hosts": args.allowed_host,
-        "placements": args.placement})
+        "placements": args.placement, "shared_with": args.share_with})
     print(f"Saved {record.name} (version {record.version}).")
     if not record.allowed_hosts:
         print(f"{record.name} has no allowed hosts: connections can use it, js.request cannot. "
@@ -175,14 +184,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
         fields["allowed_hosts"] = args.allowed_host
     if args.placement is not None:
         fields["placements"] = args.placement
+    if args.share_with is not None:
+        fields["shared_with"] = args.share_with
     if not fields:
         raise SecretsError("Nothing to change: give --description, --allowed-host, "
-                           "--no-allowed-hosts or --placement.")
+                           "--no-allowed-hosts, --placement or --share-with.")
     record = _admin(args).update(args.name, fields)
     shown = {
         "description": repr(record.description),
         "allowed_hosts": ", ".join(record.allowed_hosts) or "none (connections only)",
         "placements": ", ".join(record.placements),
+        "shared_with": _shared(record.shared_with),
     }
     changes = "; ".join(f"{k.replace('_', ' ')} {shown[k]}" for k in fields)
     print(f"Updated {record.name}: {changes}.")
@@ -335,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a host this secret may be sent to (repeatable)")
     p.add_argument("--placement", action="append", choices=PLACEMENTS,
                    help="where in a request the value may go (repeatable; default: header)")
+    p.add_argument("--share-with", action="append", metavar="WHO",
+                   help="who may use it besides admins: user:NAME or group:NAME (repeatable), "
+                   "or everyone (the default)")
     p.add_argument("--keep-newline", action="store_true",
                    help="keep a trailing newline read from stdin (stripped by default)")
     p.set_defaults(func=cmd_set)
@@ -348,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allow no host (the secret then works through connections only)")
     p.add_argument("--placement", action="append", choices=PLACEMENTS,
                    help="replace where in a request the value may go (repeatable)")
+    p.add_argument("--share-with", action="append", metavar="WHO",
+                   help="who may use it besides admins: user:NAME or group:NAME (repeatable), "
+                   "or everyone (the default)")
     p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("delete", help="delete a secret")

@@ -17,6 +17,7 @@ import httpx
 from .errors import SecretsError
 from .protocol import ADMIN_TOKEN_ENV, API_PATH
 from .store.records import AuditFilter, AuditRecord, SecretRecord
+from .validation import validate_shared_with
 
 
 def _record(payload: Mapping[str, Any]) -> SecretRecord:
@@ -26,6 +27,7 @@ def _record(payload: Mapping[str, Any]) -> SecretRecord:
         updated_at=payload["updated_at"], updated_by=payload["updated_by"],
         version=payload["version"], allowed_hosts=tuple(payload["allowed_hosts"]),
         placements=tuple(payload["placements"]), key_id=payload["key_id"],
+        shared_with=validate_shared_with(payload.get("shared_with")),
         last_used_at=payload.get("last_used_at"), use_count=payload.get("use_count") or 0,
         used_by=tuple(payload.get("used_by") or ()),
     )

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Float, Int, List, Set, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Set, Unicode, default
 from traitlets.config import Config, Configurable
 
 from .protocol import KEY_FILE_ENV, SERVICE_TOKEN_ENV, SERVICE_URL_ENV, STORE_URL_ENV
@@ -50,6 +50,12 @@ class SecretsSettings(Configurable):
         Unicode(),
         help="User names allowed to create, replace and delete secrets. When empty, the user "
         "of a single-identity (token/password) server, or JUPYTERHUB_USER, is admin.",
+    ).tag(config=True)
+
+    groups = Dict(
+        value_trait=List(Unicode()), key_trait=Unicode(),
+        help="Groups for sharing secrets and connections, like {\"analysts\": [\"bob\"]}. "
+        "Under JupyterHub the Hub's own groups count too.",
     ).tag(config=True)
 
     users_can_list = Bool(

@@ -7,11 +7,12 @@ same secret everywhere. Values are kept byte for byte: whitespace can be part of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .boundary.hosts import normalize_host, normalize_host_pattern
 from .boundary.placeholders import PLACEHOLDER_RE, contains_header_unsafe, find_names
+from .boundary.sharing import SharedWith
 from .crypto import Plaintext
 from .errors import InvalidInput, TooLarge
 
@@ -164,4 +165,42 @@ def validate_header(name: object, value: object) -> tuple[str, str]:
             "others); send such text in the body."
         ) from None
     return name, value
+
+
+MAX_SHARED = 256
+_PRINCIPAL_RE = re.compile(r"[^\x00-\x1f\x7f,]{1,256}")
+
+
+def validate_shared_with(raw: object) -> SharedWith | None:
+    """Who may use it besides admins: None (everyone), or listed users and groups.
+
+    Accepts ``"everyone"`` or null; ``{"users": [...], "groups": [...]}``; or a list like
+    ``["user:bob", "group:analysts"]`` (the CLI's ``--share-with``).
+    """
+    if raw is None or raw == "everyone" or raw == ["everyone"]:
+        return None
+    users: list[object] = []
+    groups: list[object] = []
+    if isinstance(raw, Mapping) and set(raw) <= {"users", "groups"}:
+        users, groups = list(raw.get("users") or []), list(raw.get("groups") or [])
+    elif isinstance(raw, list) and all(isinstance(i, str) and ":" in i for i in raw):
+        for item in raw:
+            kind, _, name = str(item).partition(":")
+            if kind not in ("user", "group"):
+                break
+            (users if kind == "user" else groups).append(name)
+        else:
+            raw = None
+    if raw is not None and not (isinstance(raw, Mapping) and set(raw) <= {"users", "groups"}):
+        raise InvalidInput('shared_with must be "everyone" or {"users": [...], "groups": '
+                           '[...]} (or a list like ["user:bob", "group:analysts"]).')
+    if len(users) + len(groups) > MAX_SHARED:
+        raise InvalidInput(f"Share with at most {MAX_SHARED} users and groups.")
+    for item in (*users, *groups):
+        if not isinstance(item, str) or not _PRINCIPAL_RE.fullmatch(item):
+            raise InvalidInput("User and group names in shared_with must be non-empty strings "
+                               "without commas or control characters.")
+    if not users and not groups:
+        raise InvalidInput('shared_with lists nobody; use "everyone" to share with all users.')
+    return SharedWith(tuple(sorted(set(users))), tuple(sorted(set(groups))))  # type: ignore[arg-type]
 

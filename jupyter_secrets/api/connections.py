@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..services.audit import connection_fields
 from ..services.connections import FIELDS
 from ..services.presets import PRESETS
-from .base import Route, SecretsHandler
+from .base import Route, SecretsHandler, http_error
 
 
 class ConnectionsHandler(SecretsHandler):
@@ -17,7 +17,8 @@ class ConnectionsCollectionHandler(ConnectionsHandler):
     async def get(self) -> None:
         self.require_reader()
         records = await self.call(self.runtime.connections.list)
-        self.write_json({"connections": [r.to_json() for r in records]})
+        visible = [r for r in records if self.caller.grant(r.shared_with) is not None]
+        self.write_json({"connections": [r.to_json() for r in visible]})
 
     async def post(self) -> None:
         self.require_connection_admin()
@@ -32,6 +33,8 @@ class ConnectionHandler(ConnectionsHandler):
     async def get(self, name: str) -> None:
         self.require_reader()
         record = await self.call(self.runtime.connections.get, name)
+        if self.caller.grant(record.shared_with) is None:
+            raise http_error(404, f"No connection named {record.name}.")
         self.write_json(record.to_json())
 
     async def patch(self, name: str) -> None:

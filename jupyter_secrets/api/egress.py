@@ -64,7 +64,7 @@ class EgressHandler(SecretsHandler):
         upstream: UpstreamResponse | None = None
         failure: SecretsError | None = None
         try:
-            async with self.runtime.egress.call(spec) as upstream:
+            async with self.runtime.egress.call(spec, self.caller) as upstream:
                 await self._relay(upstream)
         except UpstreamFailed as error:
             failure = error
@@ -98,6 +98,7 @@ class EgressHandler(SecretsHandler):
             duration_ms=(time.perf_counter() - started) * 1000,
             reason=str(failure) if failure else "the caller hung up" if self._client_gone
             else None,
+            grant=upstream.grant if upstream else None,
         )
 
     async def _relay(self, upstream: UpstreamResponse) -> None:
@@ -138,6 +139,8 @@ class ProxyHandler(EgressHandler):
         if len(self.request.body) > limit:
             raise http_error(413, f"The request body exceeds the proxy's {limit}-byte limit.")
         record = await self.call(self.runtime.connections.get, connection)
+        if self.caller.grant(record.shared_with) is None:
+            raise http_error(404, f"No connection named {record.name}.")
         base = record.base_url.rstrip("/")
         url = f"{base}/{path.lstrip('/')}" if path else base
         if self.request.query:

@@ -25,7 +25,8 @@ class SecretsCollectionHandler(SecretsHandler):
             owner=self.caller.name if owner == "me" else None,
             kind=None if kind == "all" else kind,
         )
-        self.write_json({"secrets": [r.to_json() for r in records]})
+        visible = [r for r in records if self.caller.grant(r.shared_with) is not None]
+        self.write_json({"secrets": [r.to_json() for r in visible]})
 
     async def post(self) -> None:
         self.require_admin()
@@ -62,6 +63,8 @@ class SecretHandler(SecretsHandler):
     async def get(self, name: str) -> None:
         self.require_reader()
         record = await self.call(self.runtime.secrets.get, name)
+        if self.caller.grant(record.shared_with) is None:
+            raise http_error(404, f"No secret named {record.name}.")
         self.write_json(record.to_json())
 
     async def put(self, name: str) -> None:

@@ -32,6 +32,7 @@ from ..boundary.placeholders import (
 from ..boundary.scrub import IDLE_FLUSH_S, Scrubber
 from ..errors import EgressRefused, SecretNotFound, UpstreamFailed, UpstreamTimeout
 from ..protocol import LOGGER_NAME
+from ..services.access import Caller
 from ..services.secrets import SecretsService
 from ..store import SecretRecord
 from ..store.records import now_iso
@@ -115,6 +116,7 @@ class UpstreamResponse:
     reason: str
     headers: list[tuple[str, str]]
     injected: tuple[str, ...]
+    grant: str
     host: str
     overhead_ms: float
     _response: httpx.Response
@@ -380,8 +382,28 @@ class Egress:
             request.url = request.url.copy_merge_params(params)
         return request
 
+    @staticmethod
+    def _grants(
+        spec: CallSpec, opened: Mapping[str, tuple[SecretRecord, str]], caller: Caller
+    ) -> str:
+        """What lets the caller use each secret; one not shared with them counts as missing.
+
+        The grants, joined, go to the audit log (``everyone``, ``group:analysts``...).
+        """
+        grants: set[str] = set()
+        for name, (record, _) in sorted(opened.items()):
+            granted = caller.grant(record.shared_with)
+            if granted is None:
+                if spec.connection and name not in spec.placements_used():
+                    raise EgressRefused(
+                        f"Connection {spec.connection} uses a secret that is not shared with "
+                        "you; ask a secrets admin to share it.")
+                raise UnknownPlaceholder(name)
+            grants.add(granted)
+        return ",".join(sorted(grants))
+
     @asynccontextmanager
-    async def call(self, spec: CallSpec) -> AsyncIterator[UpstreamResponse]:
+    async def call(self, spec: CallSpec, caller: Caller) -> AsyncIterator[UpstreamResponse]:
         started = time.perf_counter()
         index = self.values
         names = spec.names()
@@ -390,6 +412,7 @@ class Egress:
             opened = await asyncio.get_running_loop().run_in_executor(
                 None, self._open_values, index, names
             )
+        grant = self._grants(spec, opened, caller)
         values = {name: value for name, (_, value) in opened.items()}
         extra = {}
         if spec.auth.get("scheme") == "basic" and spec.auth_secret:
@@ -446,6 +469,7 @@ class Egress:
                 reason=response.reason_phrase,
                 headers=headers,
                 injected=tuple(sorted(opened)),
+                grant=grant,
                 host=response.url.host,
                 overhead_ms=overhead_ms,
                 _response=response,

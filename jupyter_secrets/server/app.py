@@ -65,6 +65,7 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
             hub_user=os.environ.get("JUPYTERHUB_USER"),
             users_can_list=self.users_can_list,
             server_user=getpass.getuser(),
+            groups=self.groups,
         )
 
     def initialize_settings(self) -> None:

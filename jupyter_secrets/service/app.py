@@ -107,7 +107,7 @@ def make_app(
 def role_policy(settings: SecretsSettings) -> RolePolicy:
     return RolePolicy.build(admin_users=settings.admin_users, single_identity=False,
                             hub_user=None, users_can_list=settings.users_can_list,
-                            server_user="")
+                            server_user="", groups=settings.groups)
 
 
 async def serve(settings: SecretsSettings, config: ServiceConfig) -> None:

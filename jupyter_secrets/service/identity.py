@@ -52,8 +52,13 @@ class ServiceIdentity:
         record = self.tokens.resolve(credential)
         if record is None:
             return None
-        return Caller(record.username, self.policy.role_of(record.username),
-                      _CHANNELS[record.kind], record.kernel_id)
+        return self.policy.caller(record.username, channel=_CHANNELS[record.kind],
+                                  kernel_id=record.kernel_id,
+                                  groups=self.extra_groups(record.username))
+
+    def extra_groups(self, username: str) -> frozenset[str]:
+        """Groups known beyond the configuration (the Hub's, in ``service/hub.py``)."""
+        return frozenset()
 
     def allows(self, handler: SecretsHandler, caller: Caller, action: Action) -> bool:
         return True

@@ -14,10 +14,11 @@ and send the value there.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
+from ..boundary.sharing import SharedWith, grant
 from ..errors import PermissionDenied
 
 Role = Literal["admin", "user"]
@@ -34,10 +35,20 @@ class Caller:
     role: Role
     channel: Channel = "session"
     kernel_id: str | None = None
+    groups: frozenset[str] = frozenset()
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def grant(self, shared: SharedWith | None) -> str | None:
+        """What lets this caller use a secret or connection shared so (None: nothing).
+
+        Admins may use everything; anyone else what is shared with everyone, with them or
+        with one of their groups. Callers never learn that a thing not shared with them
+        exists: it is treated as missing.
+        """
+        return grant(shared, self.name, self.groups, admin=self.is_admin)
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,9 @@ class RolePolicy:
     everyone_is_admin: bool
     users_can_list: bool
     server_user: str | None = None
+    #: user -> groups, from configuration (``c.SecretsExtensionApp.groups``); under
+    #: JupyterHub the Hub's groups are added per caller.
+    member_of: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -56,16 +70,25 @@ class RolePolicy:
         hub_user: str | None,
         users_can_list: bool,
         server_user: str,
+        groups: Mapping[str, Collection[str]] | None = None,
     ) -> RolePolicy:
         admins = frozenset(admin_users)
         if not admins and hub_user:
             admins = frozenset({hub_user})
+        member_of: dict[str, set[str]] = {}
+        for group, members in (groups or {}).items():
+            for member in members:
+                member_of.setdefault(member, set()).add(group)
         return cls(
             admins,
             everyone_is_admin=not admins and single_identity,
             users_can_list=users_can_list,
             server_user=server_user if single_identity else None,
+            member_of={user: frozenset(g) for user, g in member_of.items()},
         )
+
+    def groups_of(self, username: str) -> frozenset[str]:
+        return self.member_of.get(username, frozenset())
 
     def actor(self, username: str) -> str:
         """The name recorded as owner/updater.
@@ -81,9 +104,11 @@ class RolePolicy:
         return "user"
 
     def caller(
-        self, username: str, *, channel: Channel = "session", kernel_id: str | None = None
+        self, username: str, *, channel: Channel = "session", kernel_id: str | None = None,
+        groups: Collection[str] = (),
     ) -> Caller:
-        return Caller(self.actor(username), self.role_of(username), channel, kernel_id)
+        return Caller(self.actor(username), self.role_of(username), channel, kernel_id,
+                      frozenset(groups) | self.groups_of(username))
 
     def describe(self) -> str:
         if self.everyone_is_admin:

@@ -199,6 +199,7 @@ class AuditLog:
         bytes: int | None = None,  # shadows the builtin: it is the field's name in the API
         duration_ms: float | None = None,
         reason: str | None = None,
+        grant: str | None = None,
     ) -> AuditRecord:
         """One event, fit for any store: names and call metadata, no query, no value."""
         if action not in ACTIONS:
@@ -218,6 +219,7 @@ class AuditLog:
             bytes=bytes,
             duration_ms=None if duration_ms is None else round(duration_ms, 2),
             reason=_clean(safe_reason(reason)),
+            grant=_clean(grant),
         )
 
     async def commit(self, event: AuditRecord) -> None:

@@ -24,6 +24,7 @@ from ..validation import (
     validate_description,
     validate_header,
     validate_http_url,
+    validate_shared_with,
 )
 from .presets import PRESETS
 from .secrets import Metadata, PutValue, SecretsService
@@ -36,7 +37,8 @@ _RESERVED_HEADERS = {
 SCHEMES = {"bearer": (), "header": ("header",), "basic": ("username",), "query": ("param",),
            "none": ()}
 MAX_HEADERS = 32
-FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value"}
+FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value",
+          "shared_with"}
 
 
 def normalize_connection_name(raw: object) -> str:
@@ -200,6 +202,8 @@ class ConnectionsService:
         if existing is None:
             headers = {**preset.headers, **headers}
         description = validate_description(body.get("description", base.description))
+        shared_with = (validate_shared_with(body["shared_with"]) if "shared_with" in body
+                       else base.shared_with)
         secret_name = base.secret
         owns_secret = base.owns_secret
         put: PutValue | None = None
@@ -224,6 +228,6 @@ class ConnectionsService:
         record = ConnectionRecord(
             name=name, preset=preset_name, base_url=base_url, secret=secret_name, auth=auth,
             headers=headers, description=description, owns_secret=owns_secret,
-            updated_by=actor,
+            shared_with=shared_with, updated_by=actor,
         )
         return record, put

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .. import crypto
+from ..boundary.sharing import SharedWith
 from ..crypto import Keyring, Plaintext, Sealed, SecretIdentity
 from ..errors import AlreadyExists, Conflict, InvalidInput, NotFound, SecretNotFound, TooLarge
 from ..store import ChangeResult, ConnectionRecord, Kind, SecretRecord, Store, Transaction
@@ -26,6 +27,7 @@ from ..validation import (
     validate_allowed_hosts,
     validate_description,
     validate_placements,
+    validate_shared_with,
     validate_value,
 )
 
@@ -40,7 +42,7 @@ class Limits:
     max_batch: int = DEFAULT_MAX_BATCH
 
 
-METADATA_FIELDS = frozenset({"description", "allowed_hosts", "placements"})
+METADATA_FIELDS = frozenset({"description", "allowed_hosts", "placements", "shared_with"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class Metadata:
     description: str | None = None
     allowed_hosts: tuple[str, ...] | None = None
     placements: tuple[str, ...] | None = None
+    share: bool = False  # whether shared_with is set (None there means everyone)
+    shared_with: SharedWith | None = None
 
     @classmethod
     def parse(cls, fields: Mapping[str, object]) -> Metadata:
@@ -64,6 +68,9 @@ class Metadata:
             if "allowed_hosts" in fields else None,
             placements=validate_placements(fields["placements"])
             if "placements" in fields else None,
+            share="shared_with" in fields,
+            shared_with=validate_shared_with(fields["shared_with"])
+            if "shared_with" in fields else None,
         )
 
     def applied_to(self, record: SecretRecord) -> SecretRecord:
@@ -73,6 +80,7 @@ class Metadata:
             allowed_hosts=record.allowed_hosts if self.allowed_hosts is None
             else self.allowed_hosts,
             placements=record.placements if self.placements is None else self.placements,
+            shared_with=self.shared_with if self.share else record.shared_with,
         )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..boundary.placeholders import find_names
+from ..boundary.sharing import SharedWith, shared_json
 from ..crypto import SecretIdentity
 
 Kind = Literal["user", "system"]
@@ -35,6 +36,7 @@ class SecretRecord:
     allowed_hosts: tuple[str, ...]
     key_id: str
     placements: tuple[str, ...] = ("header",)
+    shared_with: SharedWith | None = None
     last_used_at: str | None = None
     use_count: int = 0
     used_by: tuple[str, ...] = ()
@@ -56,6 +58,7 @@ class SecretRecord:
             "version": self.version,
             "allowed_hosts": list(self.allowed_hosts),
             "placements": list(self.placements),
+            "shared_with": shared_json(self.shared_with),
             "key_id": self.key_id,
             "used_by": list(self.used_by),
             "last_used_at": self.last_used_at,
@@ -75,6 +78,7 @@ class ConnectionRecord:
     headers: dict[str, str]
     description: str = ""
     owns_secret: bool = False  # the secret is a system secret created with the connection
+    shared_with: SharedWith | None = None
     created_at: str = ""
     created_by: str = ""
     updated_at: str = ""
@@ -97,6 +101,7 @@ class ConnectionRecord:
             "headers": dict(self.headers),
             "description": self.description,
             "owns_secret": self.owns_secret,
+            "shared_with": shared_json(self.shared_with),
             "created_at": self.created_at,
             "created_by": self.created_by,
             "updated_at": self.updated_at,
@@ -126,6 +131,7 @@ class AuditRecord:
     bytes: int | None = None
     duration_ms: float | None = None
     reason: str | None = None
+    grant: str | None = None  # what let the caller use it: everyone, admin, user:x, group:y
     id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -145,6 +151,7 @@ class AuditRecord:
             "bytes": self.bytes,
             "duration_ms": self.duration_ms,
             "reason": self.reason,
+            "grant": self.grant,
         }
 
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..boundary.sharing import SharedWith
 from ..crypto import Sealed
 from ..errors import ConcurrentChange, InvalidInput
 from .base import Store, Transaction
@@ -38,7 +39,7 @@ from .records import (
 
 _METADATA_COLUMNS = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
-    "allowed_hosts, placements, key_id, last_used_at, use_count"
+    "allowed_hosts, placements, shared_with, key_id, last_used_at, use_count"
 )
 _SEALED_COLUMNS = f"{_METADATA_COLUMNS}, wrapped_key, ciphertext"
 CHANGES_KEPT = 10_000  # a reader further behind than this reloads everything
@@ -52,6 +53,10 @@ def path_from_url(url: str) -> Path:
     if raw.startswith("//"):  # sqlite:////abs/path spells the absolute path with four slashes
         raw = "/" + raw.lstrip("/")
     return Path(raw).expanduser()
+
+
+def _shared(shared: SharedWith | None) -> str | None:
+    return None if shared is None else shared.dumps()
 
 
 def _where(conditions: dict[str, object | None]) -> tuple[str, list[object]]:
@@ -73,6 +78,7 @@ def _record(row: sqlite3.Row) -> SecretRecord:
         version=row["version"],
         allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
         placements=tuple(json.loads(row["placements"])),
+        shared_with=SharedWith.from_json(row["shared_with"]),
         key_id=row["key_id"],
         last_used_at=row["last_used_at"],
         use_count=row["use_count"],
@@ -93,6 +99,7 @@ def _connection(row: sqlite3.Row) -> ConnectionRecord:
         headers=json.loads(row["headers"]),
         description=row["description"],
         owns_secret=bool(row["owns_secret"]),
+        shared_with=SharedWith.from_json(row["shared_with"]),
         created_at=row["created_at"],
         created_by=row["created_by"],
         updated_at=row["updated_at"],
@@ -117,6 +124,7 @@ def _audit(row: sqlite3.Row) -> AuditRecord:
         bytes=row["bytes"],
         duration_ms=row["duration_ms"],
         reason=row["reason"],
+        grant=row["grant_"],
     )
 
 
@@ -164,12 +172,13 @@ class SQLiteTransaction(Transaction):
     def insert_secret(self, record: SecretRecord, sealed: Sealed) -> None:
         self.conn.execute(
             "INSERT INTO secrets (id, name, kind, description, owner, created_at, updated_at,"
-            " updated_by, version, allowed_hosts, placements, key_id, wrapped_key, ciphertext)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_by, version, allowed_hosts, placements, shared_with, key_id, wrapped_key,"
+            " ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.id, record.name, record.kind, record.description, record.owner,
              record.created_at, record.updated_at, record.updated_by, record.version,
              json.dumps(list(record.allowed_hosts)), json.dumps(list(record.placements)),
-             sealed.key_id, sealed.wrapped_key, sealed.ciphertext),
+             _shared(record.shared_with), sealed.key_id, sealed.wrapped_key,
+             sealed.ciphertext),
         )
         self._touched("secret", record.name)
 
@@ -177,10 +186,10 @@ class SQLiteTransaction(Transaction):
         self, record: SecretRecord, sealed: Sealed | None, *, expected_version: int
     ) -> None:
         columns = ("description = ?, updated_at = ?, updated_by = ?, version = ?,"
-                   " allowed_hosts = ?, placements = ?")
+                   " allowed_hosts = ?, placements = ?, shared_with = ?")
         args: list[object] = [record.description, record.updated_at, record.updated_by,
                               record.version, json.dumps(list(record.allowed_hosts)),
-                              json.dumps(list(record.placements))]
+                              json.dumps(list(record.placements)), _shared(record.shared_with)]
         if sealed is not None:
             columns += ", key_id = ?, wrapped_key = ?, ciphertext = ?"
             args += [sealed.key_id, sealed.wrapped_key, sealed.ciphertext]
@@ -220,12 +229,12 @@ class SQLiteTransaction(Transaction):
     def put_connection(self, record: ConnectionRecord) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO connections (name, preset, base_url, secret, auth,"
-            " headers, description, owns_secret, created_at, created_by, updated_at,"
-            " updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " headers, description, owns_secret, shared_with, created_at, created_by,"
+            " updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.name, record.preset, record.base_url, record.secret,
              json.dumps(record.auth), json.dumps(record.headers), record.description,
-             int(record.owns_secret), record.created_at, record.created_by,
-             record.updated_at, record.updated_by),
+             int(record.owns_secret), _shared(record.shared_with), record.created_at,
+             record.created_by, record.updated_at, record.updated_by),
         )
         self._touched("connection", record.name)
 
@@ -381,11 +390,11 @@ class SQLiteStore(Store):
         with self._write() as conn:
             conn.executemany(
                 "INSERT INTO audit (time, username, action, secrets, kernel_id, notebook_path,"
-                " connection, host, method, path, status, bytes, duration_ms, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " connection, host, method, path, status, bytes, duration_ms, reason, grant_)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(r.time, r.user, r.action, json.dumps(list(r.secrets)), r.kernel_id,
                   r.notebook_path, r.connection, r.host, r.method, r.path, r.status, r.bytes,
-                  r.duration_ms, r.reason) for r in records],
+                  r.duration_ms, r.reason, r.grant) for r in records],
             )
 
     def query_audit(self, query: AuditFilter = ALL_EVENTS) -> list[AuditRecord]:
