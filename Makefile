@@ -1,6 +1,7 @@
 # The README's two commands: `make run` (the product) and `make test` (the whole suite).
 # Both set everything up on a fresh machine: venv, Python deps, the labextension build,
-# and (for tests) Debian's chromium for the browser tests.
+# and (for tests) Debian's chromium for the browser tests and Debian's postgresql for the
+# PostgreSQL store tests (they start a private cluster with its initdb and pg_ctl).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 
-.PHONY: install run test lint bench browser-deps clean
+.PHONY: install run test lint bench browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +27,18 @@ browser-deps:
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
 	fi
 
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "Install Debian's postgresql (sudo apt-get install postgresql) for the PostgreSQL store tests" >&2; exit 1; fi; \
+	fi
+
 run: install
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
 
-test: install browser-deps
+test: install browser-deps postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -74,3 +74,11 @@ class UpstreamFailed(SecretsError):
 
 class UpstreamTimeout(UpstreamFailed):
     """The upstream did not answer in time."""
+
+
+class StoreUnavailable(SecretsError):
+    """The database cannot be reached, or went away during the request.
+
+    A store's transactions are all or nothing, so nothing was half-written; the message says
+    when the outcome of a commit is unknown. The REST layer answers 503.
+    """
