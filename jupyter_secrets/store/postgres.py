@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -111,17 +111,21 @@ class PostgresURL:
         password = next((v for k, v in rest if k == "password"), password)
         userinfo, at, hostport = parts.netloc.rpartition("@")
         user = userinfo.partition(":")[0]
-        shown = [(k, v) for k, v in rest if k != "password"]
-        location = urlunsplit(("postgresql", f"{user}@{hostport}" if at and user else hostport,
-                               parts.path, urlencode(shown), ""))
-        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
         if not any(k == "connect_timeout" for k, _ in rest):
-            conninfo += ("&" if rest else "?") + f"connect_timeout={CONNECT_TIMEOUT_S}"
+            rest.append(("connect_timeout", str(CONNECT_TIMEOUT_S)))
+        shown = [(k, v) for k, v in rest if k not in ("password", "connect_timeout")]
+        location = _url(f"{user}@{hostport}" if at and user else hostport, parts.path, shown)
+        conninfo = _url(parts.netloc, parts.path, rest)
         return cls(conninfo, location, password or None, **pool)
 
     def scrub(self, text: str) -> str:
         """Text from libpq with the password (should it ever appear) cut out."""
         return text.replace(self.password, "***") if self.password else text
+
+
+def _url(netloc: str, path: str, query: list[tuple[str, str]]) -> str:
+    """``postgresql://netloc/path?query``, keeping ``//`` when there is no host (a socket)."""
+    return f"postgresql://{netloc}{path}" + (f"?{urlencode(query)}" if query else "")
 
 
 def _where(conditions: dict[str, object | None]) -> tuple[str, list[object]]:
