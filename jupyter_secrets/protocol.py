@@ -21,7 +21,9 @@ TOKEN_ENV: Final = "JUPYTER_SECRETS_TOKEN"  # noqa: S105 - a variable name
 KEY_ENV: Final = "JUPYTER_SECRETS_KEY"
 KEY_FILE_ENV: Final = "JUPYTER_SECRETS_KEY_FILE"
 STORE_URL_ENV: Final = "JUPYTER_SECRETS_STORE_URL"
-SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV)
+#: The destination's master key for ``jupyter secrets migrate`` (same form as KEY_ENV).
+TARGET_KEY_ENV: Final = "JUPYTER_SECRETS_TARGET_KEY"
+SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV, TARGET_KEY_ENV)
 
 #: Kernel tokens start with this, so SDKs' ``api_key`` slots can carry them.
 KERNEL_TOKEN_PREFIX: Final = "jsk_"  # noqa: S105 - a prefix

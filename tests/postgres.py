@@ -160,10 +160,10 @@ class PostgresCluster:
             conn.execute(statement)
         return self.url(name)
 
-    def url(self, dbname: str, **query: str) -> str:
-        tail = "&".join(f"{k}={v}" for k, v in query.items())
-        return (f"postgresql://{APP_USER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}"
-                f"/{dbname}{'?' + tail if tail else ''}")
+    def url(self, dbname: str, *, password: bool = True) -> str:
+        """The store URL of a database; without the password, libpq takes it from PGPASSWORD."""
+        secret = f":{quote(self.password, safe='')}" if password else ""
+        return f"postgresql://{APP_USER}{secret}@127.0.0.1:{self.port}/{dbname}"
 
     @staticmethod
     def dbname(url: str) -> str:
