@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 
@@ -46,9 +47,16 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: install
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/redaction.py
+# Every benchmarks/*.py (helpers start with _), one after the other; each prints its own
+# baseline, ratios and targets. The bench extra adds jupyter-server-proxy and py-spy.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@set -e; for script in benchmarks/[!_]*.py; do \
+	  echo "== $$script"; $(BIN)/python $$script; echo; \
+	done
 
 clean:
 	rm -rf $(VENV) labextension/node_modules jupyter_secrets/labextension test-artifacts

@@ -76,6 +76,14 @@ class UpstreamTimeout(UpstreamFailed):
     """The upstream did not answer in time."""
 
 
+class RateLimited(SecretsError):
+    """A limit on how often something may be done was reached; ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreUnavailable(SecretsError):
     """The database cannot be reached, or went away during the request.
 

@@ -24,9 +24,17 @@ STORE_URL_ENV: Final = "JUPYTER_SECRETS_STORE_URL"
 #: The destination's master key for ``jupyter secrets migrate`` (same form as KEY_ENV).
 TARGET_KEY_ENV: Final = "JUPYTER_SECRETS_TARGET_KEY"
 SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV, TARGET_KEY_ENV)
+#: The secrets service's admin credential (``jupyter secrets serve``; the CLI with
+#: ``--service-url``), and a user's Jupyter server's credential for the service.
+ADMIN_TOKEN_ENV: Final = "JUPYTER_SECRETS_ADMIN_TOKEN"  # noqa: S105 - a variable name
+SERVICE_URL_ENV: Final = "JUPYTER_SECRETS_SERVICE_URL"
+SERVICE_TOKEN_ENV: Final = "JUPYTER_SECRETS_SERVICE_TOKEN"  # noqa: S105 - a variable name
 
-#: Kernel tokens start with this, so SDKs' ``api_key`` slots can carry them.
+#: Tokens say what they are by their prefix: a kernel's (it fits SDKs' ``api_key`` slots),
+#: a user's Jupyter server's (client mode), a headless run's.
 KERNEL_TOKEN_PREFIX: Final = "jsk_"  # noqa: S105 - a prefix
+SERVER_TOKEN_PREFIX: Final = "jss_"  # noqa: S105 - a prefix
+RUN_TOKEN_PREFIX: Final = "jsr_"  # noqa: S105 - a prefix
 
 #: Marks responses that are the proxy's own errors (upstream errors pass through unmarked).
 ERROR_HEADER: Final = "X-Jupyter-Secrets-Error"

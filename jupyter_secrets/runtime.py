@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,11 +24,12 @@ from .keys import KeySource
 from .protocol import KEY_ENV
 from .services.audit import AuditLog, PathLookup
 from .services.connections import ConnectionsService
+from .services.limits import RateLimits
 from .services.secrets import SecretsService
-from .services.tokens import KernelTokenRegistry
+from .services.tokens import TokenService
 from .settings import SecretsSettings
 from .store import Store, open_store
-from .store.records import RuntimeRecord, now_iso
+from .store.records import Changes, RuntimeRecord, now_iso
 
 RUNTIME_KEY = "jupyter_secrets_runtime"
 #: How often a running server says which keys it holds, and how long that counts as live.
@@ -42,11 +44,16 @@ class SecretsRuntime:
     connections: ConnectionsService
     audit: AuditLog
     values: ValueIndex
-    tokens: KernelTokenRegistry
+    tokens: TokenService
+    limits: RateLimits
     egress: Egress
     keys: KeySource
     log: logging.Logger
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Kernel ids this process started and that still run (the server app sets it).
+    live_kernels: Callable[[], list[str]] | None = None
+    _marker: int | None = None
+    _feed_listeners: list[Callable[[Changes], None]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"SecretsRuntime(store={self.secrets.store!r})"
@@ -70,18 +77,47 @@ class SecretsRuntime:
     def withdraw(self) -> None:
         self.secrets.store.forget_runtime(self.id)
 
-    async def maintain(self, interval_s: float = 1.0) -> None:
-        """A running server's background duty: follow key-file rotations, announce itself."""
+    # -- other processes' writes -----------------------------------------------------------
+
+    def on_feed(self, listener: Callable[[Changes], None]) -> None:
+        """Call ``listener`` with what other processes (and this one) wrote, as it is seen."""
+        self._feed_listeners.append(listener)
+
+    def poll_changes(self) -> Changes:
+        """Read the store's change feed since the last poll and tell the caches."""
+        changes = self.secrets.store.changes_since(self._marker)
+        first = self._marker is None
+        self._marker = changes.marker
+        if not first and changes.touched != frozenset():
+            self.tokens.forget(changes.names("token"))
+            for listener in self._feed_listeners:
+                listener(changes)
+        return changes
+
+    def _periodic(self, heartbeat_due: bool, kernels: list[str] | None) -> None:
+        """One round of background upkeep, in a worker thread."""
+        self.poll_changes()
+        self.tokens.flush_use()
+        if heartbeat_due:
+            self.announce()
+            if kernels is not None:
+                self.tokens.heartbeat(self.id, kernels)
+
+    async def maintain(self, interval_s: float = 0.5) -> None:
+        """A running server's background duty: follow other processes' writes and key-file
+        rotations, keep its kernels' tokens alive, announce itself."""
         loop = asyncio.get_running_loop()
         announced_at = -ANNOUNCE_EVERY_S
         while True:
             try:
                 changed = self.reload_keys()
-                if changed or loop.time() - announced_at >= ANNOUNCE_EVERY_S:
-                    await loop.run_in_executor(None, self.announce)
+                due = changed or loop.time() - announced_at >= ANNOUNCE_EVERY_S
+                kernels = self.live_kernels() if due and self.live_kernels else None
+                await loop.run_in_executor(None, self._periodic, due, kernels)
+                if due:
                     announced_at = loop.time()
             except Exception:  # a broken key file or an unreachable store: say so, keep going
-                self.log.exception("jupyter-secrets: key reload or announcement failed")
+                self.log.exception("jupyter-secrets: background upkeep failed")
             await asyncio.sleep(interval_s)
 
     async def aclose(self) -> None:
@@ -145,14 +181,18 @@ def build_runtime(
                      notebook_path=notebook_path)
     client = build_client(connect_timeout=settings.connect_timeout,
                           idle_timeout=settings.idle_timeout)
-    return SecretsRuntime(
+    runtime = SecretsRuntime(
         settings=settings,
         secrets=secrets,
         connections=ConnectionsService(secrets),
         audit=audit,
         values=ValueIndex(secrets),
-        tokens=KernelTokenRegistry(),
+        tokens=TokenService(secrets.store),
+        limits=RateLimits(secrets.store,
+                          redactions_per_minute=settings.redactions_per_minute),
         egress=Egress(secrets, client, max_redirects=settings.max_redirects),
         keys=keys,
         log=log,
     )
+    runtime.poll_changes()  # start following the change feed from here
+    return runtime

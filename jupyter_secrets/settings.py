@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Float, Int, Set, Unicode, default
+from traitlets import Bool, Float, Int, List, Set, Unicode, default
 from traitlets.config import Config, Configurable
 
-from .protocol import KEY_FILE_ENV, STORE_URL_ENV
+from .protocol import KEY_FILE_ENV, SERVICE_TOKEN_ENV, SERVICE_URL_ENV, STORE_URL_ENV
 from .services.secrets import DEFAULT_MAX_BATCH, Limits
 from .validation import DEFAULT_MAX_VALUE_BYTES
 
@@ -95,9 +95,39 @@ class SecretsSettings(Configurable):
         "0 keeps them forever.",
     ).tag(config=True)
 
+    service_url = Unicode(
+        help="Client mode: the secrets service's base URL (like https://secrets.example.org/); "
+        "this server then holds no store, no key and no value, and its kernels call the "
+        "service. Defaults to $JUPYTER_SECRETS_SERVICE_URL.",
+    ).tag(config=True)
+
+    service_token = Unicode(
+        help="Client mode: this server's credential for the service (jupyter secrets "
+        "server-token create --user NAME); it can mint kernel tokens and use secrets, never "
+        "manage them. Defaults to $JUPYTER_SECRETS_SERVICE_TOKEN.",
+    ).tag(config=True)
+
+    service_allow_origins = List(
+        Unicode(), help="The secrets service: browser origins (like https://hub.example.org) "
+        "allowed to call it directly (CORS), for the panel of users' JupyterLab.",
+    ).tag(config=True)
+
+    redactions_per_minute = Int(
+        120, min=1, help="Most redaction requests one user's server may make per minute "
+        "(client mode): a redaction confirms a guess of a value.",
+    ).tag(config=True)
+
     @default("store_url")
     def _default_store_url(self) -> str:
         return default_store_url()
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get(SERVICE_URL_ENV, "")
+
+    @default("service_token")
+    def _default_service_token(self) -> str:
+        return os.environ.get(SERVICE_TOKEN_ENV, "")
 
     @default("key_file")
     def _default_key_file(self) -> str:

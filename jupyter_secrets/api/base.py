@@ -25,6 +25,7 @@ from ..errors import (
     MasterKeyError,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SecretsError,
     TooLarge,
     UpstreamFailed,
@@ -53,6 +54,7 @@ _STATUS: dict[type[SecretsError], int] = {
     EgressRefused: 403,
     UpstreamTimeout: 504,
     UpstreamFailed: 502,
+    RateLimited: 429,
 }
 
 
@@ -142,6 +144,8 @@ class SecretsHandler(web.RequestHandler):
         result = super().prepare()
         if result is not None:
             await result
+        if self._finished:  # the app's base answered already (a CORS preflight)
+            return
         caller = self.identity.caller(self)
         if caller is None:
             raise web.HTTPError(403, "Sign in to use the secrets API.")
@@ -221,7 +225,13 @@ class SecretsHandler(web.RequestHandler):
                 None, functools.partial(fn, *args, **kwargs)
             )
         except SecretsError as error:
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
+
+    def http_error_for(self, error: SecretsError) -> web.HTTPError:
+        """The HTTP error for a service error (a 429 also says when to come back)."""
+        if isinstance(error, RateLimited):
+            self.set_header("Retry-After", str(error.retry_after))
+        return http_error(status_for(error), str(error))
 
     def write_json(self, payload: object, status: int = 200) -> None:
         self.set_status(status)

@@ -71,10 +71,10 @@ class EgressHandler(SecretsHandler):
             if self._headers_written:
                 self._break_stream(str(error))
                 return
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
         except SecretsError as error:
             failure = error
-            raise http_error(status_for(error), str(error)) from None
+            raise self.http_error_for(error) from None
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise

@@ -23,7 +23,7 @@ from ..services.access import RolePolicy
 from ..services.audit import session_path_lookup
 from ..settings import SecretsSettings
 from .identity import KERNEL_IDENTITY_KEY, JupyterAPIHandler, JupyterIdentity, KernelAwareIdentity
-from .kernel_hooks import install_kernel_hooks
+from .kernel_hooks import LocalKernelTokens, install_kernel_hooks
 from .leak_guards import LeakGuards
 
 # The default token/password logins: whoever holds the token owns the server process.
@@ -79,10 +79,10 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         self.runtime = runtime
         runtime.audit.prune_if_due()
         kernel_manager = self.server.kernel_manager
+        runtime.live_kernels = lambda: list(kernel_manager.list_kernel_ids())
         install_kernel_hooks(
             kernel_manager,
-            runtime.tokens,
-            api_url=url_path_join(self.server.connection_url, API_PATH),
+            LocalKernelTokens(runtime, url_path_join(self.server.connection_url, API_PATH)),
             username_of=lambda user: policy.actor(user.username),
             server_user=policy.actor(getpass.getuser()),
         )

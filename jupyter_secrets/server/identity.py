@@ -17,7 +17,7 @@ from tornado import web
 
 from ..api.base import Action, SecretsHandler
 from ..services.access import Caller, RolePolicy
-from ..services.tokens import KernelGrant, KernelTokenRegistry, token_from_headers
+from ..services.tokens import KernelGrant, TokenService, token_from_headers
 
 AUTH_RESOURCE = "secrets"
 KERNEL_IDENTITY_KEY = "jupyter_secrets_kernel_identity"
@@ -25,10 +25,10 @@ KERNEL_IDENTITY_KEY = "jupyter_secrets_kernel_identity"
 
 class KernelAwareIdentity:
     def __init__(
-        self, inner: Any, registry: KernelTokenRegistry, is_live: Callable[[str], bool]
+        self, inner: Any, tokens: TokenService, is_live: Callable[[str], bool]
     ) -> None:
         self._inner = inner
-        self._registry = registry
+        self._tokens = tokens
         self._is_live = is_live
 
     def __getattr__(self, name: str) -> Any:
@@ -38,12 +38,10 @@ class KernelAwareIdentity:
         token = token_from_headers(handler.request.headers)
         if token is None:
             return self._inner.get_user(handler)
-        grant = self._registry.resolve(token)
-        if grant is not None and not self._is_live(grant.kernel_id):
-            self._registry.revoke_kernel(grant.kernel_id)
-            grant = None
-        if grant is None:
-            return None  # a dead or forged kernel token: unauthenticated, 403
+        record = self._tokens.resolve(token, kinds=("kernel",))
+        if record is None or record.kernel_id is None or not self._is_live(record.kernel_id):
+            return None  # a dead, revoked or forged kernel token: unauthenticated, 403
+        grant = KernelGrant(record.username, record.kernel_id)
         handler._token_authenticated = True  # type: ignore[attr-defined] # no XSRF for scripts
         handler.kernel_grant = grant  # type: ignore[attr-defined]
         return User(username=grant.username)

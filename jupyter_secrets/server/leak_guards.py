@@ -3,49 +3,28 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..egress.redaction import ScrubbingFilter, ValueIndex
+from ..egress.logs import install_log_scrubbing
+from ..egress.redaction import ValueIndex
 from ..protocol import LOGGER_NAME
-
-# Loggers whose records the filter rewrites: the server's, ours, tornado's, and the HTTP
-# client's (a logger's filter applies only to records made on that very logger, so each
-# child that logs is listed).
-GUARDED_LOGGERS = (
-    "ServerApp", LOGGER_NAME, "tornado.access", "tornado.application",
-    "tornado.general", "httpx", "httpcore", "httpcore.connection", "httpcore.http11",
-    "httpcore.http2", "httpcore.proxy",
-)
-# httpcore's DEBUG lines dump raw request and response headers, which carry the injected
-# values: never emit them, whatever level the root logger is set to.
-QUIETED_LOGGERS = ("httpcore",)
 
 
 @dataclass
 class LeakGuards:
     """What :meth:`install` changed, so :meth:`uninstall` can take the filters off again."""
 
-    log_filter: ScrubbingFilter
-    filtered: list[logging.Filterer]
+    uninstall: Callable[[], None]
 
     @classmethod
     def install(cls, serverapp: Any, index: ValueIndex, *, redact_on_save: bool) -> LeakGuards:
-        log_filter = ScrubbingFilter(index)
-        filtered: list[logging.Filterer] = [logging.getLogger(n) for n in GUARDED_LOGGERS]
-        filtered += list(serverapp.log.handlers)
-        for target in filtered:
-            target.addFilter(log_filter)
-        for name in QUIETED_LOGGERS:
-            logger = logging.getLogger(name)
-            logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+        uninstall = install_log_scrubbing(index, loggers=["ServerApp"],
+                                          handlers=serverapp.log.handlers)
         if redact_on_save:
             serverapp.contents_manager.register_pre_save_hook(_redact_hook(index))
-        return cls(log_filter, filtered)
-
-    def uninstall(self) -> None:
-        for target in self.filtered:
-            target.removeFilter(self.log_filter)
+        return cls(uninstall)
 
 
 def _redact_hook(index: ValueIndex) -> Any:

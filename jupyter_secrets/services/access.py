@@ -21,7 +21,9 @@ from typing import Literal
 from ..errors import PermissionDenied
 
 Role = Literal["admin", "user"]
-Channel = Literal["session", "kernel"]
+#: How a caller came in: a person's session (browser login, CLI, admin token), a kernel
+#: token, a user's Jupyter server in client mode (its server token), or a headless run.
+Channel = Literal["session", "kernel", "server", "run"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,11 @@ class RolePolicy:
     def require_admin(self, caller: Caller) -> None:
         if not caller.is_admin:
             raise PermissionDenied("Only secrets admins can change secrets.")
+
+    @staticmethod
+    def require_channel(caller: Caller, channel: Channel, what: str) -> None:
+        if caller.channel != channel:
+            raise PermissionDenied(f"Only a {channel} credential can {what}.")
 
     @staticmethod
     def require_session(caller: Caller, what: str) -> None:
