@@ -12,24 +12,29 @@ same commit sends ``NOTIFY jupyter_secrets_changes``; :meth:`PostgresStore.watch
 of at their next poll, and polling :meth:`changes_since` alone stays correct.
 
 A database that goes away surfaces as ``StoreUnavailable`` (a transaction is all or nothing,
-so there is no half write); the pool checks each connection before lending it, so the first
-call after the database returns works. Rows and transactions only: rules live in the services.
+so there is no half write). A pooled connection found dead on its first statement (the
+database restarted while it sat idle) is dropped and the statement, or the transaction's
+``BEGIN``, sent again on another: the first call after the database returns works, and no
+call pays a round trip to check a connection first. Rows and transactions only: rules live in
+the services.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.abc import Params
 from psycopg.types.json import Json
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..crypto import Sealed
 from ..errors import ConcurrentChange, Conflict, InvalidInput, SecretsError, StoreUnavailable
@@ -58,6 +63,11 @@ WRITER_LOCK = 0x6A73_77
 FEED_LOCK = 0x6A73_66
 POOL_OPTIONS = {"pool_min_size": int, "pool_max_size": int, "pool_timeout": float}
 CONNECT_TIMEOUT_S = 10
+#: The pool retries a failed connection with growing delays, one attempt at a time; giving
+#: up after this long lets the next call start afresh, so calls work again at most about a
+#: second after the database does (psycopg_pool's default, 5 minutes, could leave it waiting
+#: minutes).
+RECONNECT_GIVE_UP_S = 2.0
 
 _METADATA = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
@@ -76,6 +86,7 @@ _RUNTIME = "id, host, pid, key_ids, key_source, seen_at"
 _CONCURRENT = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _GONE = (psycopg.OperationalError, psycopg.InterfaceError)
 
+T = TypeVar("T")
 Row = tuple[Any, ...]
 Feed = list[tuple[ChangeKind, str]]
 Conn = psycopg.Connection[Row]
@@ -288,8 +299,8 @@ class PostgresStore(Store):
         self._migrate()
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url.conninfo, min_size=url.pool_min_size, max_size=url.pool_max_size,
-            timeout=url.pool_timeout, open=False, check=ConnectionPool.check_connection,
-            kwargs={"autocommit": True}, name="jupyter-secrets",
+            timeout=url.pool_timeout, open=False, kwargs={"autocommit": True},
+            name="jupyter-secrets", reconnect_timeout=RECONNECT_GIVE_UP_S,
         )
         self._pool.open()
 
@@ -322,11 +333,79 @@ class PostgresStore(Store):
         except _GONE as error:
             raise self._unavailable(error) from error
 
-    @contextmanager
-    def _conn(self) -> Iterator[Conn]:
-        """A pooled connection in autocommit: each statement is its own transaction."""
-        with self._errors(), self._pool.connection() as conn:
-            yield conn
+    def _lend(self) -> Conn:
+        try:
+            return self._pool.getconn()
+        except PoolTimeout as timeout:
+            raise self._no_connection() from timeout
+        except _GONE as error:  # the pool was closed
+            raise self._unavailable(error) from error
+
+    def _no_connection(self) -> StoreUnavailable:
+        """Why the pool had no connection in time: the database's own answer, if it has one."""
+        try:
+            with psycopg.connect(self.url.conninfo, connect_timeout=2):
+                pass
+        except psycopg.Error as error:
+            return self._unavailable(error)
+        return StoreUnavailable(
+            f"The secrets store {self.location} answers, but no pooled connection came free "
+            f"within {self.url.pool_timeout:g} s (at most {self.url.pool_max_size}): it may "
+            "have just come back, or the pool is too small for the load (pool_max_size in the "
+            "store URL). Nothing was written; try again."
+        )
+
+    def _run(self, work: Callable[[Conn], T]) -> T:
+        """``work`` (one statement) on a pooled connection in autocommit.
+
+        A connection that turns out dead (the database restarted while it sat in the pool) is
+        dropped and ``work`` runs again on another, until the pool has a live one or says it
+        cannot get one in time.
+        """
+        for attempt in itertools.count():
+            conn = self._lend()
+            try:
+                with self._errors():
+                    try:
+                        return work(conn)
+                    except _GONE:
+                        if not (conn.broken and attempt < self.url.pool_max_size):
+                            raise
+            finally:
+                self._pool.putconn(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _all(self, query: str, args: Params = ()) -> list[Row]:
+        return self._run(lambda conn: conn.execute(query, args).fetchall())
+
+    def _one(self, query: str, args: Params = ()) -> Row | None:
+        return self._run(lambda conn: conn.execute(query, args).fetchone())
+
+    def _count(self, query: str, args: Params = ()) -> int:
+        """Run a write; how many rows it changed."""
+        return self._run(lambda conn: conn.execute(query, args).rowcount)
+
+    def _begin(self, serialize: bool) -> Conn:
+        """A pooled connection inside ``BEGIN`` (and the writer lock, when ``serialize``)."""
+        for attempt in itertools.count():
+            conn = self._lend()
+            try:
+                with self._errors():
+                    if serialize:
+                        with conn.pipeline():
+                            conn.execute("BEGIN")
+                            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                    else:
+                        conn.execute("BEGIN")
+                    return conn
+            except StoreUnavailable:
+                self._pool.putconn(conn)
+                if not (conn.broken and attempt < self.url.pool_max_size):
+                    raise
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def _write(self, *, serialize: bool = False) -> Iterator[tuple[Conn, Feed]]:
@@ -334,25 +413,23 @@ class PostgresStore(Store):
 
         ``serialize`` takes the writer lock first: one such transaction at a time per database.
         """
-        with self._conn() as conn:
-            feed: Feed = []
-            if serialize:
-                with conn.pipeline():
-                    conn.execute("BEGIN")
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-            else:
-                conn.execute("BEGIN")
-            try:
-                yield conn, feed
-                _publish(conn, feed)
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except _GONE as error:
-                raise self._unavailable(error, committing=True) from error
+        conn = self._begin(serialize)
+        try:
+            with self._errors():
+                feed: Feed = []
+                try:
+                    yield conn, feed
+                    _publish(conn, feed)
+                except BaseException:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except _GONE as error:
+                    raise self._unavailable(error, committing=True) from error
+        finally:
+            self._pool.putconn(conn)
 
     def _migrate(self) -> None:
         """Apply pending schema steps in one transaction; concurrent openers wait their turn."""
@@ -387,17 +464,16 @@ class PostgresStore(Store):
             yield PostgresTransaction(conn, feed)
 
     def changes_since(self, marker: int | None) -> Changes:
-        with self._conn() as conn:
-            if marker is None:
-                row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM changes").fetchone()
-                return Changes(int(row[0]) if row else 0, frozenset())
-            # One statement, one snapshot: the bounds and the rows agree.
-            rows = conn.execute(
-                "WITH bounds AS (SELECT COALESCE(MAX(id), 0) AS last, MIN(id) AS oldest"
-                " FROM changes)"
-                " SELECT b.last, b.oldest, c.kind, c.name FROM bounds b"
-                " LEFT JOIN changes c ON c.id > %s AND c.id <= b.last", (marker,)
-            ).fetchall()
+        if marker is None:
+            row = self._one("SELECT COALESCE(MAX(id), 0) FROM changes")
+            return Changes(int(row[0]) if row else 0, frozenset())
+        # One statement, one snapshot: the bounds and the rows agree.
+        rows = self._all(
+            "WITH bounds AS (SELECT COALESCE(MAX(id), 0) AS last, MIN(id) AS oldest"
+            " FROM changes)"
+            " SELECT b.last, b.oldest, c.kind, c.name FROM bounds b"
+            " LEFT JOIN changes c ON c.id > %s AND c.id <= b.last", (marker,)
+        )
         end, oldest = int(rows[0][0]), rows[0][1]
         if marker == end:
             return Changes(end, frozenset())
@@ -452,22 +528,18 @@ class PostgresStore(Store):
     ) -> list[SecretRecord]:
         where, args = _where({"owner = %s": owner, "kind = %s": kind})
         query = f"SELECT {_METADATA} FROM secrets WHERE {where} ORDER BY name"  # noqa: S608
-        with self._conn() as conn:
-            return [_record(r) for r in conn.execute(query, args).fetchall()]
+        return [_record(r) for r in self._all(query, args)]
 
     def get_secret(self, name: str) -> SecretRecord | None:
         found = self.get_sealed(name)
         return found[0] if found else None
 
     def get_sealed(self, name: str) -> tuple[SecretRecord, Sealed] | None:
-        with self._conn() as conn:
-            row = conn.execute(f"SELECT {_SEALED} FROM secrets WHERE name = %s",  # noqa: S608
-                               (name,)).fetchone()
+        row = self._one(f"SELECT {_SEALED} FROM secrets WHERE name = %s", (name,))  # noqa: S608
         return _sealed(row) if row else None
 
     def key_ids_in_use(self) -> set[str]:
-        with self._conn() as conn:
-            return {r[0] for r in conn.execute("SELECT DISTINCT key_id FROM secrets")}
+        return {r[0] for r in self._all("SELECT DISTINCT key_id FROM secrets")}
 
     def record_use(self, counts: Mapping[str, int], at: str) -> None:
         if not counts:
@@ -479,12 +551,11 @@ class PostgresStore(Store):
             (at, names, [counts[n] for n in names]),
         )
 
-    def _retrying(self, statement: str, args: Sequence[object], attempts: int = 3) -> None:
+    def _retrying(self, statement: str, args: Params, attempts: int = 3) -> None:
         """A background bookkeeping write that lost a deadlock is simply run again."""
         for attempt in range(attempts):
             try:
-                with self._conn() as conn:
-                    conn.execute(statement, args)
+                self._count(statement, args)
                 return
             except ConcurrentChange:
                 if attempt == attempts - 1:
@@ -493,17 +564,13 @@ class PostgresStore(Store):
     # -- connections -----------------------------------------------------------------------
 
     def list_connections(self) -> list[ConnectionRecord]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {_CONNECTION} FROM connections ORDER BY name"  # noqa: S608
-            ).fetchall()
+        rows = self._all(f"SELECT {_CONNECTION} FROM connections ORDER BY name")  # noqa: S608
         return [_connection(r) for r in rows]
 
     def get_connection(self, name: str) -> ConnectionRecord | None:
-        with self._conn() as conn:
-            row = conn.execute(
-                f"SELECT {_CONNECTION} FROM connections WHERE name = %s", (name,)  # noqa: S608
-            ).fetchone()
+        row = self._one(
+            f"SELECT {_CONNECTION} FROM connections WHERE name = %s", (name,)  # noqa: S608
+        )
         return _connection(row) if row else None
 
     # -- audit -----------------------------------------------------------------------------
@@ -526,38 +593,32 @@ class PostgresStore(Store):
             "id < %s": query.before_id,
         })
         sql = f"SELECT {_AUDIT} FROM audit WHERE {where} ORDER BY id DESC LIMIT %s"  # noqa: S608
-        with self._conn() as conn:
-            rows = conn.execute(sql, [*args, query.limit]).fetchall()
-        return [_audit(r) for r in rows]
+        return [_audit(r) for r in self._all(sql, [*args, query.limit])]
 
     def prune_audit(self, older_than: str) -> int:
-        with self._conn() as conn:
-            return conn.execute("DELETE FROM audit WHERE time < %s", (older_than,)).rowcount
+        return self._count("DELETE FROM audit WHERE time < %s", (older_than,))
 
     # -- running servers -------------------------------------------------------------------
 
     def announce_runtime(self, record: RuntimeRecord) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                f"INSERT INTO runtimes ({_RUNTIME}) VALUES (%s, %s, %s, %s, %s, %s)"  # noqa: S608
-                " ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,"
-                " key_ids = EXCLUDED.key_ids, key_source = EXCLUDED.key_source,"
-                " seen_at = EXCLUDED.seen_at",
-                (record.id, record.host, record.pid, list(record.key_ids), record.key_source,
-                 record.seen_at),
-            )
+        self._count(
+            f"INSERT INTO runtimes ({_RUNTIME}) VALUES (%s, %s, %s, %s, %s, %s)"  # noqa: S608
+            " ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,"
+            " key_ids = EXCLUDED.key_ids, key_source = EXCLUDED.key_source,"
+            " seen_at = EXCLUDED.seen_at",
+            (record.id, record.host, record.pid, list(record.key_ids), record.key_source,
+             record.seen_at),
+        )
 
     def runtimes_seen_since(self, since: str) -> list[RuntimeRecord]:
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {_RUNTIME} FROM runtimes WHERE seen_at >= %s ORDER BY id",  # noqa: S608
-                (since,),
-            ).fetchall()
+        rows = self._all(
+            f"SELECT {_RUNTIME} FROM runtimes WHERE seen_at >= %s ORDER BY id",  # noqa: S608
+            (since,),
+        )
         return [RuntimeRecord(r[0], r[1], r[2], tuple(r[3]), r[4], r[5]) for r in rows]
 
     def forget_runtime(self, runtime_id: str) -> None:
-        with self._conn() as conn:
-            conn.execute("DELETE FROM runtimes WHERE id = %s", (runtime_id,))
+        self._count("DELETE FROM runtimes WHERE id = %s", (runtime_id,))
 
     # -- tokens ----------------------------------------------------------------------------
 
@@ -572,9 +633,7 @@ class PostgresStore(Store):
             feed.append(("token", record.digest))
 
     def get_token(self, digest: str) -> TokenRecord | None:
-        with self._conn() as conn:
-            row = conn.execute(f"SELECT {_ISSUED} FROM tokens WHERE digest = %s",  # noqa: S608
-                               (digest,)).fetchone()
+        row = self._one(f"SELECT {_ISSUED} FROM tokens WHERE digest = %s", (digest,))  # noqa: S608
         return _token(row) if row else None
 
     def list_tokens(
@@ -582,8 +641,7 @@ class PostgresStore(Store):
     ) -> list[TokenRecord]:
         where, args = _where({"kind = %s": kind, "username = %s": username})
         sql = f"SELECT {_ISSUED} FROM tokens WHERE {where} ORDER BY created_at DESC"  # noqa: S608
-        with self._conn() as conn:
-            return [_token(r) for r in conn.execute(sql, args).fetchall()]
+        return [_token(r) for r in self._all(sql, args)]
 
     def revoke_tokens(
         self, at: str, *, digest: str | None = None, kernel_id: str | None = None,
@@ -603,12 +661,11 @@ class PostgresStore(Store):
     def extend_tokens(self, server_id: str, kernel_ids: Sequence[str], until: str) -> int:
         if not kernel_ids:
             return 0
-        with self._conn() as conn:
-            return conn.execute(
-                "UPDATE tokens SET expires_at = %s WHERE server_id = %s AND kind = 'kernel'"
-                " AND revoked_at IS NULL AND kernel_id = ANY(%s)",
-                (until, server_id, list(kernel_ids)),
-            ).rowcount
+        return self._count(
+            "UPDATE tokens SET expires_at = %s WHERE server_id = %s AND kind = 'kernel'"
+            " AND revoked_at IS NULL AND kernel_id = ANY(%s)",
+            (until, server_id, list(kernel_ids)),
+        )
 
     def touch_tokens(self, used: Mapping[str, str]) -> None:
         if not used:
@@ -625,19 +682,16 @@ class PostgresStore(Store):
     def count_hit(self, key: str, window: str, limit: int) -> int | None:
         if limit <= 0:
             return None
-        with self._conn() as conn:
-            row = conn.execute(
-                'INSERT INTO counters (key, "window", count) VALUES (%s, %s, 1)'
-                ' ON CONFLICT (key, "window") DO UPDATE SET count = counters.count + 1'
-                " WHERE counters.count < %s RETURNING count",
-                (key, window, limit),
-            ).fetchone()
+        row = self._one(
+            'INSERT INTO counters (key, "window", count) VALUES (%s, %s, 1)'
+            ' ON CONFLICT (key, "window") DO UPDATE SET count = counters.count + 1'
+            " WHERE counters.count < %s RETURNING count",
+            (key, window, limit),
+        )
         return int(row[0]) if row else None
 
     def prune_counters(self, before_window: str) -> int:
-        with self._conn() as conn:
-            return conn.execute('DELETE FROM counters WHERE "window" < %s',
-                                (before_window,)).rowcount
+        return self._count('DELETE FROM counters WHERE "window" < %s', (before_window,))
 
     # -- migration from another store ------------------------------------------------------
 
