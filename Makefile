@@ -48,12 +48,13 @@ lint: install
 	$(BIN)/lint-imports
 
 # Every benchmarks/*.py (helpers start with _), one after the other; each prints its own
-# baseline, ratios and targets. The bench extra adds jupyter-server-proxy and py-spy.
+# baseline, ratios and targets. The bench extra adds jupyter-server-proxy and py-spy;
+# store.py also runs on a private PostgreSQL cluster, hence postgres-deps.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) postgres-deps
 	@set -e; for script in benchmarks/[!_]*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script; echo; \
 	done

@@ -202,3 +202,25 @@ def test_the_destination_key_must_be_given_clearly(source, postgres_cluster, pos
     assert to_sqlite.returncode == 1 and "must be a PostgreSQL store" in to_sqlite.stderr
     for result in (missing, loose, fine, to_sqlite):
         assert "Traceback" not in result.stderr
+
+
+def test_the_cli_manages_a_postgresql_store(cli_env, canary, postgres_cluster, postgres_url):
+    """The runtime on PostgreSQL as the service will use it: the store URL without its
+    password (PGPASSWORD holds it), values from stdin, audit written, nothing leaked."""
+    env = {**cli_env, "JUPYTER_SECRETS_STORE_URL": bare(postgres_url, postgres_cluster),
+           "PGPASSWORD": postgres_cluster.password}
+    saved = run(env, "set", "API_KEY", "--allowed-host", "api.example.com", stdin=canary)
+    assert saved.returncode == 0, saved.stderr
+    assert "Saved API_KEY (version 1)" in saved.stdout
+    replaced = run(env, "set", "API_KEY", stdin=canary + "-2")
+    assert "version 2" in replaced.stdout
+    listing = run(env, "list")
+    assert "API_KEY" in listing.stdout and "v2" in listing.stdout
+    audit = run(env, "audit", "--secret", "API_KEY")
+    assert audit.stdout.count("API_KEY") == 2 and "create" in audit.stdout
+    deleted = run(env, "delete", "api_key")
+    assert deleted.returncode == 0 and "No secrets yet" in run(env, "list").stdout
+    dump = postgres_cluster.dump(postgres_cluster.dbname(postgres_url))
+    assert "API_KEY" in dump
+    assert_no_canary(canary, saved.stdout, saved.stderr, replaced.stdout, listing.stdout,
+                     audit.stdout, deleted.stdout, dump, where="CLI output or dump")
