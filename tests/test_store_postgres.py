@@ -198,6 +198,46 @@ def test_the_feed_never_skips_a_commit_under_concurrent_writers(postgres_url, st
     assert len(written) == 100 and seen == written
 
 
+def test_usage_flushes_and_transactions_never_deadlock(postgres_url, store):
+    """Transactions locking A and B (in either order) against use counts flushed for both:
+    every writer of several rows takes its turn, so none fails and no count is lost."""
+    with store.transaction() as tx:
+        tx.insert_secret(record("A"), sealed())
+        tx.insert_secret(record("B"), sealed())
+    other = open_store(postgres_url)
+    errors: list[BaseException] = []
+
+    def transactions() -> None:
+        try:
+            for i in range(40):
+                with store.transaction() as tx:
+                    for name in ("B", "A") if i % 2 else ("A", "B"):
+                        current, _ = tx.get_secret(name)
+                        tx.update_secret(replace(current, version=current.version + 1), None,
+                                         expected_version=current.version)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    def usage() -> None:
+        try:
+            for _ in range(40):
+                other.record_use({"A": 1, "B": 1}, now_iso())
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=transactions), threading.Thread(target=usage)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert errors == []
+    assert {r.name: (r.version, r.use_count) for r in store.list_secrets()} == {
+        "A": (41, 40), "B": (41, 40)}
+
+
 COUNT_SCRIPT = """
 import json, os
 from jupyter_secrets.store import open_store

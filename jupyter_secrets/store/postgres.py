@@ -3,7 +3,9 @@
 Every public method is one short transaction on a pooled connection (a lone statement runs
 in autocommit). ``transaction()`` serialises writers as SQLite's ``BEGIN IMMEDIATE`` does (one
 advisory lock per database), and its reads lock the rows they return (``SELECT ... FOR
-UPDATE``), so a check and the write that follows are atomic and no update is ever lost.
+UPDATE``), so a check and the write that follows are atomic and no update is ever lost. Other
+writes of several rows (use counts, token expiries) take the same lock, so writers never
+deadlock; single-row writes (counters, new tokens, audit events) do not wait for it.
 
 The change feed is appended just before each commit, under a lock held until the commit, so
 feed ids become visible in order: a reader that saw id N has seen every change below it. The
@@ -545,21 +547,17 @@ class PostgresStore(Store):
         if not counts:
             return
         names = sorted(counts)
-        self._retrying(
+        self._locking_update(
             "UPDATE secrets s SET last_used_at = %s, use_count = s.use_count + u.n"
             " FROM unnest(%s::text[], %s::bigint[]) AS u(name, n) WHERE s.name = u.name",
             (at, names, [counts[n] for n in names]),
         )
 
-    def _retrying(self, statement: str, args: Params, attempts: int = 3) -> None:
-        """A background bookkeeping write that lost a deadlock is simply run again."""
-        for attempt in range(attempts):
-            try:
-                self._count(statement, args)
-                return
-            except ConcurrentChange:
-                if attempt == attempts - 1:
-                    raise
+    def _locking_update(self, statement: str, args: Params) -> int:
+        """An update of many rows, under the writer lock: rows locked in no particular order
+        by two writers at once could deadlock, so every such writer takes its turn."""
+        with self._write(serialize=True) as (conn, _):
+            return conn.execute(statement, args).rowcount
 
     # -- connections -----------------------------------------------------------------------
 
@@ -653,7 +651,7 @@ class PostgresStore(Store):
             raise ValueError("revoke_tokens needs a filter")
         sql = (f"UPDATE tokens SET revoked_at = %s WHERE {where} AND revoked_at IS NULL"  # noqa: S608
                " RETURNING digest")
-        with self._write() as (conn, feed):
+        with self._write(serialize=True) as (conn, feed):
             digests = [r[0] for r in conn.execute(sql, [at, *args]).fetchall()]
             feed.extend(("token", d) for d in digests)
         return digests
@@ -661,7 +659,7 @@ class PostgresStore(Store):
     def extend_tokens(self, server_id: str, kernel_ids: Sequence[str], until: str) -> int:
         if not kernel_ids:
             return 0
-        return self._count(
+        return self._locking_update(
             "UPDATE tokens SET expires_at = %s WHERE server_id = %s AND kind = 'kernel'"
             " AND revoked_at IS NULL AND kernel_id = ANY(%s)",
             (until, server_id, list(kernel_ids)),
@@ -671,7 +669,7 @@ class PostgresStore(Store):
         if not used:
             return
         digests = sorted(used)
-        self._retrying(
+        self._locking_update(
             "UPDATE tokens t SET last_used_at = u.at"
             " FROM unnest(%s::text[], %s::text[]) AS u(digest, at) WHERE t.digest = u.digest",
             (digests, [used[d] for d in digests]),
