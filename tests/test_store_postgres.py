@@ -55,6 +55,10 @@ def test_location_and_errors_never_show_the_password(postgres_cluster, postgres_
     assert "password authentication failed" in message and store.location in message
     for password in (postgres_cluster.password, wrong):
         assert password not in message and quote(password, safe="") not in message
+    with pytest.raises(InvalidInput, match=r'not a valid PostgreSQL URL: .*"bogus"\.$'):
+        open_store(postgres_url + "?bogus=1")
+    with pytest.raises(StoreUnavailable, match='database "nope" does not exist'):
+        open_store(postgres_url.rsplit("/", 1)[0] + "/nope")
 
 
 def test_url_forms():

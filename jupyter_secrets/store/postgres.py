@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -297,6 +298,7 @@ class PostgresStore(Store):
         self.url = url
         self.location = url.location
         self._notifications: Notifications | None = None
+        self._listener_lock = threading.Lock()
         self._closed = False
         self._migrate()
         self._pool: ConnectionPool[Conn] = ConnectionPool(
@@ -438,8 +440,9 @@ class PostgresStore(Store):
         try:
             conn = psycopg.connect(self.url.conninfo, autocommit=True)
         except psycopg.ProgrammingError as error:
+            reason = self.url.scrub(str(error).strip().rstrip("."))
             raise InvalidInput(f"The store URL {self.location} is not a valid PostgreSQL URL: "
-                               f"{self.url.scrub(str(error))}") from None
+                               f"{reason}.") from None
         except _GONE as error:
             raise self._unavailable(error) from error
         with conn, self._errors(), conn.transaction():
@@ -509,18 +512,21 @@ class PostgresStore(Store):
             seen = woke
 
     def _listener(self) -> Notifications:
-        if self._closed:
-            raise StoreUnavailable(f"The store {self.location} was closed.")
-        if self._notifications is None:
-            self._notifications = Notifications(self.url.conninfo, CHANNEL, {})
-        return self._notifications
+        with self._listener_lock:
+            if self._closed:
+                raise StoreUnavailable(f"The store {self.location} was closed.")
+            if self._notifications is None:
+                self._notifications = Notifications(self.url.conninfo, CHANNEL, {})
+            return self._notifications
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._notifications is not None:
-            self._notifications.close()
+        with self._listener_lock:
+            if self._closed:
+                return
+            self._closed = True
+            notifications = self._notifications
+        if notifications is not None:
+            notifications.close()
         self._pool.close()
 
     # -- secrets ---------------------------------------------------------------------------
