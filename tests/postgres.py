@@ -4,7 +4,8 @@ PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres
 (through ``runuser``), in a temp dir that user owns, listening on a free loopback port and a
 socket in that dir. It is stopped and removed when the session ends. Debian's server binaries
 are required (``make postgres-deps`` installs them; CI does): without them the fixture fails
-with the command to run, it never skips.
+with the command to run, it never skips. A cluster whose session was killed before its
+teardown is stopped and removed by the next session.
 
 The store connects as ``jsecrets``, an ordinary role that owns each test database, with a
 password full of URL-special characters: the store must quote it and never show it.
@@ -37,6 +38,7 @@ INSTALL_HINT = (
     f"apt-get install -y postgresql), or set {BINDIR_ENV} to the folder that holds them."
 )
 APP_USER = "jsecrets"
+PREFIX = "jsecrets-pg-"
 
 
 def find_bindir() -> Path | None:
@@ -72,7 +74,8 @@ class PostgresCluster:
                             + INSTALL_HINT, pytrace=False)
         else:
             self.owner = pwd.getpwuid(os.geteuid())
-        self.root = Path(tempfile.mkdtemp(prefix="jsecrets-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.root / "session.pid").write_text(str(os.getpid()))
         os.chown(self.root, self.owner.pw_uid, self.owner.pw_gid)
         self.root.chmod(0o700)
         self.data = self.root / "data"
@@ -177,11 +180,32 @@ class PostgresCluster:
                         dbname).stdout
 
 
+def reap_orphans(bindir: Path) -> None:
+    """Stop and remove clusters left by test sessions that died (killed before teardown)."""
+    for root in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            pid = int((root / "session.pid").read_text())
+            os.kill(pid, 0)
+            continue  # its session still runs
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge
+        if (root / "data" / "postmaster.pid").exists():
+            command = [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate",
+                       "-w", "stop"]
+            if os.geteuid() == 0:
+                command = ["runuser", "-u", root.owner(), "--", *command]
+            subprocess.run(command, capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     bindir = find_bindir()
     if bindir is None:
         pytest.fail(INSTALL_HINT, pytrace=False)
+    reap_orphans(bindir)
     cluster = PostgresCluster(bindir)
     try:
         cluster.init()
