@@ -10,8 +10,11 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
+# `make run` serves a working copy of notebooks/ (made once, never overwritten), so the demo
+# never edits tracked files. The folder ignores itself for git.
+WORKSPACE ?= workspace
 
-.PHONY: install run test lint bench browser-deps postgres-deps clean
+.PHONY: install run workspace test lint bench browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +38,16 @@ postgres-deps:
 	  else echo "Install Debian's postgresql (sudo apt-get install postgresql) for the PostgreSQL store tests" >&2; exit 1; fi; \
 	fi
 
-run: install
+workspace:
+	@mkdir -p $(WORKSPACE)
+	@test -f $(WORKSPACE)/.gitignore || printf '# a working copy for make run\n*\n' > $(WORKSPACE)/.gitignore
+	@for nb in notebooks/*.ipynb; do \
+	  test -e "$(WORKSPACE)/$${nb##*/}" || { cp "$$nb" "$(WORKSPACE)/" && echo "copied $$nb to $(WORKSPACE)/"; }; \
+	done
+
+run: install workspace
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-	  --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
+	  --ServerApp.root_dir=$(WORKSPACE) --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
 
 test: install browser-deps postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

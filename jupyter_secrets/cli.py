@@ -12,18 +12,23 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyter_core.application import JupyterApp
 
 from .errors import SecretsError
 from .keys import generate_key_text
+from .protocol import ADMIN_TOKEN_ENV, SERVICE_TOKEN_ENV, SERVICE_URL_ENV
+from .remote import RemoteAdmin
 from .runtime import SecretsRuntime, build_runtime
 from .services.audit import AuditQuery
 from .settings import SecretsSettings
+from .store.records import AuditRecord, SecretRecord
 from .validation import PLACEMENTS, value_warnings
 
 log = logging.getLogger("jupyter_secrets.cli")
@@ -36,11 +41,16 @@ class _ConfigLoader(JupyterApp):
     config_file_name = "jupyter_server_config"
 
 
-def _runtime() -> SecretsRuntime:
-    """The same runtime the server builds, from the same configuration."""
+def _settings() -> SecretsSettings:
+    """The settings the server reads: its config files' SecretsExtensionApp section."""
     loader = _ConfigLoader()
     loader.initialize([])
-    return build_runtime(SecretsSettings.from_server_config(loader.config), log=log)
+    return SecretsSettings.from_server_config(loader.config)
+
+
+def _runtime() -> SecretsRuntime:
+    """The same runtime the server builds, from the same configuration."""
+    return build_runtime(_settings(), log=log)
 
 
 def _actor() -> str:
@@ -50,6 +60,42 @@ def _actor() -> str:
 def _audit(runtime: SecretsRuntime, action: str, **fields: Any) -> None:
     """The CLI's changes are audited too, as the OS user, written at once."""
     runtime.audit.write_now(runtime.audit.event(action, user=_actor(), **fields))
+
+
+class LocalAdmin:
+    """The CLI's commands on the configured store, audited as the OS user."""
+
+    def __init__(self) -> None:
+        self.runtime = _runtime()
+
+    def list_secrets(self, kind: str | None) -> list[SecretRecord]:
+        return self.runtime.secrets.list(kind=kind)
+
+    def upsert(self, name: str, value: str, fields: dict[str, Any]) -> SecretRecord:
+        record = self.runtime.secrets.upsert(_actor(), name, value, **fields)
+        _audit(self.runtime, "create" if record.version == 1 else "replace",
+               secrets=[record.name])
+        return record
+
+    def update(self, name: str, fields: dict[str, Any]) -> SecretRecord:
+        record = self.runtime.secrets.update_metadata(_actor(), name, fields)
+        _audit(self.runtime, "metadata", secrets=[record.name])
+        return record
+
+    def delete(self, name: str) -> str:
+        name = self.runtime.secrets.get(name).name
+        self.runtime.secrets.delete(name)
+        _audit(self.runtime, "delete", secrets=[name])
+        return name
+
+    def audit(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
+        return self.runtime.audit.page(query)
+
+
+def _admin(args: argparse.Namespace) -> LocalAdmin | RemoteAdmin:
+    """The store the command works on: this machine's settings, or a secrets service."""
+    service_url = args.service_url or os.environ.get(SERVICE_URL_ENV)
+    return RemoteAdmin(service_url) if service_url else LocalAdmin()
 
 
 def _read_value(keep_newline: bool) -> str:
@@ -83,7 +129,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = _runtime().secrets.list(kind=None if args.all else "user")
+    records = _admin(args).list_secrets(None if args.all else "user")
     if args.json:
         print(json.dumps([r.to_json() for r in records], indent=2))
         return 0
@@ -108,12 +154,9 @@ def cmd_set(args: argparse.Namespace) -> int:
     value = _read_value(args.keep_newline)
     for warning in value_warnings(value):
         print(f"warning: {warning}", file=sys.stderr)
-    runtime = _runtime()
-    record = runtime.secrets.upsert(
-        _actor(), args.name, value, description=args.description,
-        allowed_hosts=args.allowed_host, placements=args.placement,
-    )
-    _audit(runtime, "create" if record.version == 1 else "replace", secrets=[record.name])
+    record = _admin(args).upsert(args.name, value, {
+        "description": args.description, "allowed_hosts": args.allowed_host,
+        "placements": args.placement})
     print(f"Saved {record.name} (version {record.version}).")
     if not record.allowed_hosts:
         print(f"{record.name} has no allowed hosts: connections can use it, js.request cannot. "
@@ -123,7 +166,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     """Change a secret's description or allowed hosts; the value is left alone."""
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     if args.description is not None:
         fields["description"] = args.description
     if args.no_allowed_hosts:
@@ -135,9 +178,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not fields:
         raise SecretsError("Nothing to change: give --description, --allowed-host, "
                            "--no-allowed-hosts or --placement.")
-    runtime = _runtime()
-    record = runtime.secrets.update_metadata(_actor(), args.name, fields)
-    _audit(runtime, "metadata", secrets=[record.name])
+    record = _admin(args).update(args.name, fields)
     shown = {
         "description": repr(record.description),
         "allowed_hosts": ", ".join(record.allowed_hosts) or "none (connections only)",
@@ -149,10 +190,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    name = runtime.secrets.get(args.name).name
-    runtime.secrets.delete(name)
-    _audit(runtime, "delete", secrets=[name])
+    name = _admin(args).delete(args.name)
     print(f"Deleted {name}.")
     return 0
 
@@ -195,7 +233,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     query = AuditQuery.parse({"secret": args.secret, "user": args.user, "since": args.since,
                               "action": args.action, "limit": args.limit,
                               "before": args.before})
-    events, next_id = _runtime().audit.page(query)
+    events, next_id = _admin(args).audit(query)
     if args.json:
         print(json.dumps({"events": [e.to_json() for e in events], "next": next_id}, indent=2))
         return 0
@@ -221,8 +259,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Copy this store into a PostgreSQL store, values re-sealed under the destination's key."""
-    import os
-
     from .protocol import TARGET_KEY_ENV
     from .services.transfer import target_keyring, transfer
     from .store import open_store
@@ -246,6 +282,54 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the secrets service until SIGTERM/SIGINT."""
+    import asyncio
+
+    from .service.app import ServiceConfig, serve
+
+    settings = _settings()
+    hub_url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", ""))
+    config = ServiceConfig(
+        ip=args.ip or hub_url.hostname or "127.0.0.1",
+        port=args.port or hub_url.port or 8877,
+        base_url=args.base_url or os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/"),
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV),
+        allow_origins=settings.service_allow_origins,
+    )
+    logging.getLogger().setLevel(logging.INFO)
+    asyncio.run(serve(settings, config))
+    return 0
+
+
+def cmd_server_token(args: argparse.Namespace) -> int:
+    """Credentials for users' Jupyter servers in client mode (on the service's host)."""
+    tokens = _runtime().tokens
+    if args.action == "create":
+        if not args.user:
+            raise SecretsError("Name the user whose server this is: --user NAME.")
+        token, _ = tokens.mint("server", args.user, name=args.name)
+        print(token)
+        print(f"Give it to {args.user}'s Jupyter server as {SERVICE_TOKEN_ENV} (or "
+              "c.SecretsExtensionApp.service_token). It mints kernel tokens and uses secrets "
+              "by name as that user; it cannot manage secrets.", file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        if not args.id:
+            raise SecretsError("Say which token: jupyter secrets server-token revoke ID "
+                               "(the ID column of server-token list).")
+        record = tokens.revoke(args.id)
+        print(f"Revoked {record.digest[:16]} ({record.username}).")
+        return 0
+    rows = [(t.digest[:16], t.username, t.name or "-", _when(t.created_at),
+             _when(t.last_used_at), "revoked" if t.revoked_at else "live")
+            for t in tokens.list(kind="server")]
+    print(_table(("ID", "USER", "NAME", "CREATED", "LAST USED", "STATE"), rows)
+          if rows else "No server tokens yet. Make one with: jupyter secrets server-token "
+          "create --user NAME")
+    return 0
+
+
 def cmd_generate_key(args: argparse.Namespace) -> int:
     print(generate_key_text())
     return 0
@@ -255,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter secrets", description="Manage workspace secrets (values are write-only)."
     )
+    parser.add_argument(
+        "--service-url", metavar="URL",
+        help="manage the secrets of this secrets service instead of the local store (admin "
+        f"token from ${ADMIN_TOKEN_ENV}; default ${SERVICE_URL_ENV}); list, set, edit, "
+        "delete and audit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list secret names and metadata (never values)")
@@ -335,6 +424,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add to a destination that already holds secrets or connections "
                    "(a name both hold is refused)")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("serve", help="run the secrets service (the same API, its own process)")
+    p.add_argument("--ip", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8877)")
+    p.add_argument("--base-url", help="URL prefix, like /services/secrets/ (default /)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("server-token", help="credentials for users' Jupyter servers in "
+                       "client mode: create --user NAME, list, revoke ID")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("id", nargs="?", help="the token to revoke (its ID in the list)")
+    p.add_argument("--user", help="whose Jupyter server the token is for")
+    p.add_argument("--name", help="a label, like the server's host")
+    p.set_defaults(func=cmd_server_token)
 
     p = sub.add_parser("generate-key", help="print a new random master key")
     p.set_defaults(func=cmd_generate_key)

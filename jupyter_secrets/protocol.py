@@ -44,15 +44,14 @@ OVERHEAD_HEADER: Final = "X-Jupyter-Secrets-Overhead-Ms"
 #: The logger every part writes to (a child of the Jupyter server's, so lines land there).
 LOGGER_NAME: Final = "ServerApp.jupyter_secrets"
 
-#: The value-entry widget's comm messages. Kernel -> front-end actions:
-PANEL_SUBMIT: Final = "submit"
-PANEL_CLEAR: Final = "clear"
-#: Front-end -> kernel events (never a value):
-PANEL_SAVED: Final = "saved"
-PANEL_ERROR: Final = "error"
-PANEL_SUBMIT_REQUESTED: Final = "submit-requested"
-PANEL_REPLY_FIELDS: Final = ("event", "name", "version", "status", "message")
+#: The panel widget's comm messages (never a value). Kernel -> front-end: reload what you show.
+PANEL_REFRESH: Final = "refresh"
+#: Front-end -> kernel, after the browser changed something: what, never a value.
+PANEL_CHANGED: Final = "changed"
+PANEL_CHANGED_FIELDS: Final = ("event", "kind", "name", "action")
 
-#: The front-end module that renders the panel's widgets.
+#: The front-end module and classes that render the panel widget.
 WIDGET_MODULE: Final = "jupyter-secrets"
 WIDGET_MODULE_VERSION: Final = "0.1.0"
+PANEL_MODEL: Final = "SecretsPanelModel"
+PANEL_VIEW: Final = "SecretsPanelView"

@@ -181,16 +181,18 @@ def build_runtime(
                      notebook_path=notebook_path)
     client = build_client(connect_timeout=settings.connect_timeout,
                           idle_timeout=settings.idle_timeout)
+    values = ValueIndex(secrets, min_length=settings.redact_min_length)
     runtime = SecretsRuntime(
         settings=settings,
         secrets=secrets,
         connections=ConnectionsService(secrets),
         audit=audit,
-        values=ValueIndex(secrets),
-        tokens=TokenService(secrets.store),
+        values=values,
+        tokens=TokenService(secrets.store,
+                            grace=timedelta(seconds=settings.kernel_token_grace)),
         limits=RateLimits(secrets.store,
                           redactions_per_minute=settings.redactions_per_minute),
-        egress=Egress(secrets, client, max_redirects=settings.max_redirects),
+        egress=Egress(secrets, client, values=values, max_redirects=settings.max_redirects),
         keys=keys,
         log=log,
     )

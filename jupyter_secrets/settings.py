@@ -90,6 +90,13 @@ class SecretsSettings(Configurable):
         "files saved through Jupyter (sources, outputs, widget state).",
     ).tag(config=True)
 
+    redact_min_length = Int(
+        8, min=1, help="Shortest stored value (in characters) that redaction of saved files, "
+        "scans and log lines looks for; shorter and whitespace-only values are skipped so "
+        "they cannot mangle indentation and words. The proxy always scrubs every value it "
+        "injected, whatever its length.",
+    ).tag(config=True)
+
     audit_retention_days = Int(
         90, min=0, help="Days audit events are kept (pruned at start-up and daily); "
         "0 keeps them forever.",
@@ -110,6 +117,11 @@ class SecretsSettings(Configurable):
     service_allow_origins = List(
         Unicode(), help="The secrets service: browser origins (like https://hub.example.org) "
         "allowed to call it directly (CORS), for the panel of users' JupyterLab.",
+    ).tag(config=True)
+
+    kernel_token_grace = Float(
+        90.0, min=1.0, help="Seconds a kernel token outlives the last heartbeat of the server "
+        "that asked for it (servers send one every 30 s while the kernel runs).",
     ).tag(config=True)
 
     redactions_per_minute = Int(

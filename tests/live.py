@@ -161,3 +161,84 @@ class LiveServer:
 
     def stop_kernel(self, kernel_id: str) -> None:
         httpx.delete(f"{self.url}/api/kernels/{kernel_id}", headers=self.admin, timeout=60)
+
+
+@dataclass
+class LiveService:
+    """``jupyter secrets serve`` in a subprocess, with its own store, key and admin token."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    key: str = field(default_factory=generate_key_text, repr=False)
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    store_url: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}api/secrets/v1"
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.admin_token}"}
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.root / "config"),
+            JUPYTER_DATA_DIR=str(self.root / "data"),
+            JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
+            JUPYTER_SECRETS_STORE_URL=self.store_url or f"sqlite:///{self.root}/store/s.db",
+            JUPYTER_SECRETS_KEY=self.key,
+            JUPYTER_SECRETS_ADMIN_TOKEN=self.admin_token,
+        )
+        return env
+
+    def start(self) -> LiveService:
+        (self.root / "config").mkdir(parents=True, exist_ok=True)
+        (self.root / "config" / "jupyter_server_config.json").write_text(
+            json.dumps({"SecretsExtensionApp": self.config}))
+        with (self.root / "service.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_secrets.cli", "serve", "--port",
+                 str(self.port)], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.root)
+        wait_for(f"{self.api}/info", self.process, self.log)
+        return self
+
+    def log(self) -> str:
+        path = self.root / "service.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def server_token(self, user: str) -> str:
+        """``jupyter secrets server-token create --user USER``, as the service's admin runs it."""
+        result = subprocess.run(
+            [sys.executable, "-m", "jupyter_secrets.cli", "server-token", "create", "--user",
+             user], env=self.env(), capture_output=True, text=True, timeout=60, check=True)
+        return result.stdout.strip()
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited:\n{log()}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer:\n{log()}")

@@ -45,6 +45,15 @@ MATRIX: dict[tuple[str, str, str], tuple[int, int, int, int, int, int]] = {
     ("DELETE", "connections/(?P<name>[^/]+)", ""): (204, 403, 403, 403, 403, 403),
     ("POST", "request", "request"): (200, 200, 403, 200, 200, 403),
     ("POST", "scan", "scan"): (200, 403, 403, 403, 403, 403),
+    ("GET", "info", ""): (200, 200, 403, 200, 200, 403),
+    # Only a user's server in client mode (a server token) mints kernel tokens or asks for
+    # redactions: inside a Jupyter server nobody has one (tests/test_service.py covers them).
+    ("POST", "kernel-tokens", "kernel"): (403, 403, 403, 403, 403, 403),
+    ("POST", "kernel-tokens/heartbeat", "heartbeat"): (403, 403, 403, 403, 403, 403),
+    ("DELETE", "kernel-tokens/(?P<kernel_id>[^/]+)", ""): (403, 403, 403, 403, 403, 403),
+    ("POST", "redact", "redact"): (403, 403, 403, 403, 403, 403),
+    ("GET", "health", ""): (200, 200, 403, 200, 200, 403),
+    ("GET", "redactions", ""): (200, 200, 403, 403, 403, 403),
     **{(m, "proxy/(?P<connection>[^/]+)/?(?P<path>.*)", ""): (200, 200, 403, 200, 200, 403)
        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")},
 }
@@ -54,6 +63,7 @@ PATHS = {
     "secrets/(?P<name>[^/]+)": "secrets/EXISTING",
     "connections/(?P<name>[^/]+)": "connections/zulu",
     "proxy/(?P<connection>[^/]+)/?(?P<path>.*)": "proxy/zulu/echo/x",
+    "kernel-tokens/(?P<kernel_id>[^/]+)": "kernel-tokens/k1",
 }
 
 
@@ -73,6 +83,9 @@ def _bodies(upstream: Any) -> dict[str, Any]:
         "request": {"url": f"{upstream.url}/echo/r",
                     "headers": {"Authorization": "Bearer {{secrets.EXISTING}}"}},
         "scan": {"path": ""},
+        "kernel": {"kernel_id": "k1"},
+        "heartbeat": {"kernel_ids": ["k1"]},
+        "redact": {"text": "t"},
     }
 
 

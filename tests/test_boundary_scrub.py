@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import random
 import re
 import string
@@ -15,7 +16,14 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from jupyter_secrets.boundary.scrub import Scrubber, ScrubStream, redaction_marker
+from jupyter_secrets.boundary.scrub import (
+    MAX_RECORD,
+    MIN_WINDOW,
+    Scrubber,
+    ScrubStream,
+    redaction_marker,
+    stream_rule,
+)
 
 VALUE = 'sk-Live/Key+42 ~ü"\\?&='
 MARKER = b"[REDACTED:API_KEY]"
@@ -42,11 +50,6 @@ def encoded_forms(value: str) -> dict[str, bytes]:
         "base64_urlsafe": b64_url,
         "base64_urlsafe_unpadded": b64_url.rstrip(b"="),
     }
-
-
-def held_suffix(stream: ScrubStream, fed: bytes) -> bytes:
-    """The bytes a stream is retaining: always a suffix of what was fed so far."""
-    return fed[len(fed) - stream.held_back :]
 
 
 def patterns_of(scrubber: Scrubber) -> list[bytes]:
@@ -105,14 +108,14 @@ class TestOneShot:
     def test_empty_values_are_ignored(self) -> None:
         scrubber = Scrubber({"EMPTY": ""})
         assert scrubber.scrub_bytes(b"anything") == b"anything"
-        assert scrubber.max_hold_back == 0
+        assert scrubber.max_pattern_length == 0
 
     def test_empty_mapping_is_a_passthrough(self) -> None:
         scrubber = Scrubber({})
         assert scrubber.scrub_bytes(b"sk-anything") == b"sk-anything"
         assert scrubber.scrub_text("text") == "text"
         assert scrubber.scrub_headers([("A", "b")]) == [("A", "b")]
-        assert scrubber.max_hold_back == 0
+        assert scrubber.max_pattern_length == 0
         assert scrubber.names == ()
 
     def test_replacement_text_is_not_rescanned(self) -> None:
@@ -208,89 +211,178 @@ class TestRepr:
                 assert form.decode("utf-8", "replace") not in text
 
 
-class TestStream:
+class TestPickling:
+    def test_scrubbers_and_their_matchers_refuse_to_be_pickled(self) -> None:
+        scrubber = Scrubber({"API_KEY": VALUE})
+        for obj in (scrubber, scrubber._matcher):
+            with pytest.raises(TypeError, match="cannot be pickled"):
+                pickle.dumps(obj)
+
+
+def feed_all(stream: ScrubStream, chunks: list[bytes]) -> list[bytes]:
+    """What each ``feed()`` released, chunk by chunk."""
+    return [stream.feed(chunk) for chunk in chunks]
+
+
+class TestRules:
+    @pytest.mark.parametrize(("content_type", "rule"), [
+        ("text/event-stream", "event"),
+        ("Text/Event-Stream; charset=utf-8", "event"),
+        ("application/x-ndjson", "line"),
+        ("application/jsonl", "line"),
+        ("application/json-seq", "line"),
+        ("application/json", "window"),
+        ("text/plain; charset=utf-8", "window"),
+        ("application/octet-stream", "window"),
+        ("", "window"),
+        (None, "window"),
+    ])
+    def test_the_content_type_picks_the_rule(self, content_type: str | None, rule: str) -> None:
+        assert stream_rule(content_type) == rule
+        assert Scrubber({"K": "secret-value"}).stream(content_type).rule == rule
+
+    def test_without_values_every_byte_passes_at_once(self) -> None:
+        stream = Scrubber({}).stream("text/plain")
+        assert stream.rule == "none"
+        assert stream.feed(b"sk-") == b"sk-"
+        assert stream.held_back == 0
+        assert not stream.idle_flushable
+        assert stream.finish() == b""
+
+    def test_window_is_a_power_of_two_no_shorter_than_the_longest_pattern(self) -> None:
+        assert Scrubber({"K": "secret-value"}).window == MIN_WINDOW
+        long_value = "x" * 5000
+        scrubber = Scrubber({"K": long_value})
+        assert scrubber.max_pattern_length > 5000
+        assert scrubber.window == 8192
+        assert Scrubber({}).window == 0
+
+
+class TestEventStream:
+    VALUE = "sk-live-abc123xyz"
+
+    def stream(self) -> ScrubStream:
+        return Scrubber({"K": self.VALUE}).stream("text/event-stream")
+
+    @pytest.mark.parametrize("end", [b"\n\n", b"\r\n\r\n", b"\r\r", b"\r\n\n", b"\n\r\n"])
+    def test_an_event_is_released_whole_when_its_blank_line_arrives(self, end: bytes) -> None:
+        stream = self.stream()
+        assert stream.feed(b"event: delta\n") == b""
+        assert stream.feed(b'data: {"text": "hi"}') == b""
+        assert stream.feed(end) == b'event: delta\ndata: {"text": "hi"}' + end
+        assert stream.held_back == 0
+
+    def test_a_single_line_ending_is_not_the_end_of_an_event(self) -> None:
+        stream = self.stream()
+        assert stream.feed(b"data: a\r\n") == b""
+        assert stream.feed(b"data: b\n") == b""
+        assert stream.feed(b"\n") == b"data: a\r\ndata: b\n\n"
+
+    def test_a_boundary_split_across_chunks_is_found(self) -> None:
+        stream = self.stream()
+        assert stream.feed(b"data: a\r") == b""
+        assert stream.feed(b"\n\r") == b"data: a\r\n\r"
+        assert stream.feed(b"\ndata: b\n\n") == b"\ndata: b\n\n"
+
+    def test_complete_events_leave_together_and_the_partial_one_waits(self) -> None:
+        stream = self.stream()
+        out = stream.feed(b"data: 1\n\ndata: 2\n\ndata: 3")
+        assert out == b"data: 1\n\ndata: 2\n\n"
+        assert stream.held_back == len(b"data: 3")
+        assert not stream.idle_flushable, "a partial event is never released by a timer"
+        assert stream.flush() == b""
+        assert stream.finish() == b"data: 3"
+
+    def test_value_split_at_every_position_is_caught(self) -> None:
+        body = b"data: " + self.VALUE.encode() + b"\n\n"
+        for cut in range(len(body) + 1):
+            stream = self.stream()
+            out = stream.feed(body[:cut]) + stream.feed(body[cut:]) + stream.finish()
+            assert out == b"data: [REDACTED:K]\n\n", cut
+
+    def test_an_oversized_event_falls_back_to_the_window(self) -> None:
+        stream = self.stream()
+        big = b"data: " + b"x" * MAX_RECORD
+        out = stream.feed(big)
+        assert out == big[: len(big) - MIN_WINDOW]
+        assert stream.idle_flushable
+        assert stream.flush() == big[len(big) - MIN_WINDOW:]
+        assert stream.feed(b"y\n\ndata: next") == b"y\n\n"
+        assert not stream.idle_flushable
+
+
+class TestLineStream:
+    def test_complete_lines_are_released(self) -> None:
+        stream = Scrubber({"K": "sk-live-abc123xyz"}).stream("application/x-ndjson")
+        assert stream.feed(b'{"a": 1}\n{"b": "sk-live') == b'{"a": 1}\n'
+        assert stream.feed(b'-abc123xyz"}\n{"c"') == b'{"b": "[REDACTED:K]"}\n'
+        assert stream.finish() == b'{"c"'
+
+
+class TestWindowStream:
     VALUE = "sk-live-abc123xyz"
 
     def scrubber(self) -> Scrubber:
         return Scrubber({"K": self.VALUE})
 
-    def test_value_split_at_every_position_is_caught(self) -> None:
-        body = b"data: " + self.VALUE.encode() + b"\n\n"
-        for cut in range(len(body) + 1):
-            stream = self.scrubber().stream()
-            out = stream.feed(body[:cut]) + stream.feed(body[cut:]) + stream.finish()
-            assert out == b"data: [REDACTED:K]\n\n", cut
+    def test_the_last_window_of_bytes_is_held_whatever_it_holds(self) -> None:
+        stream = self.scrubber().stream("text/plain")
+        assert stream.feed(b"a" * 100) == b""
+        assert stream.held_back == 100
+        assert stream.idle_flushable
+        assert stream.feed(b"b" * MIN_WINDOW) == b"a" * 100
+        assert stream.held_back == MIN_WINDOW
 
-    def test_byte_at_a_time(self) -> None:
-        body = f"x {self.VALUE} y {self.VALUE}".encode()
-        stream = self.scrubber().stream()
-        out = b"".join(stream.feed(body[i : i + 1]) for i in range(len(body)))
-        assert out + stream.finish() == b"x [REDACTED:K] y [REDACTED:K]"
+    def test_an_idle_flush_releases_everything_held(self) -> None:
+        stream = self.scrubber().stream("text/plain")
+        assert stream.feed(b"hello sk-live-") == b""
+        assert stream.flush() == b"hello sk-live-"
+        assert stream.held_back == 0 and not stream.idle_flushable
+        assert stream.flush() == b""
 
-    def test_chunk_that_cannot_start_a_value_passes_through_at_once(self) -> None:
-        """An SSE event ends in blank lines, which no pattern starts with: nothing waits."""
-        stream = self.scrubber().stream()
-        event = b'data: {"content": "Hello sk and c2s"}\n\n'
-        assert stream.feed(event) == event
-        assert stream.held_back == 0
+    def test_a_value_cut_by_an_idle_flush_is_redacted_after_the_cut(self) -> None:
+        """Documented limit: the part released before the cut has passed; the rest not."""
+        stream = self.scrubber().stream("text/plain")
+        stream.feed(b"key: sk-live-")
+        assert stream.flush() == b"key: sk-live-"
+        stream.feed(b"abc123xyz and more")
+        assert stream.finish() == b"[REDACTED:K] and more"
 
-    def test_only_a_possible_value_prefix_is_held_back(self) -> None:
-        stream = self.scrubber().stream()
-        assert stream.feed(b"abc sk-li") == b"abc "
-        assert stream.held_back == len(b"sk-li")
-        assert stream.feed(b"mited") == b"sk-limited"
-        assert stream.held_back == 0
+    def test_a_value_straddling_the_window_edge_is_released_whole(self) -> None:
+        stream = self.scrubber().stream("text/plain")
+        body = b"x" * 10 + self.VALUE.encode() + b"y" * MIN_WINDOW
+        out = stream.feed(body)
+        assert out == b"x" * 10 + b"[REDACTED:K]"
+        assert stream.held_back == MIN_WINDOW
+        assert stream.finish() == b"y" * MIN_WINDOW
 
-    def test_an_incomplete_prefix_is_released_by_finish(self) -> None:
-        stream = self.scrubber().stream()
-        assert stream.feed(b"tail sk-live") == b"tail "
-        assert stream.finish() == b"sk-live"
+    def test_feed_after_finish_is_an_error_and_empty_chunks_are_harmless(self) -> None:
+        stream = self.scrubber().stream("text/plain")
+        assert stream.feed(b"") == b""
+        assert stream.feed(b"sk-") == b""
+        assert stream.finish() == b"sk-"
         assert stream.finish() == b""
-
-    def test_feed_after_finish_is_an_error(self) -> None:
-        stream = self.scrubber().stream()
-        stream.finish()
         with pytest.raises(RuntimeError):
             stream.feed(b"late")
 
-    def test_empty_mapping_streams_without_hold_back(self) -> None:
-        stream = Scrubber({}).stream()
-        assert stream.feed(b"sk-") == b"sk-"
-        assert stream.held_back == 0
-        assert stream.finish() == b""
 
-    def test_empty_chunks_are_harmless(self) -> None:
-        stream = self.scrubber().stream()
-        assert stream.feed(b"") == b""
-        assert stream.feed(b"sk-") == b""
-        assert stream.feed(b"") == b""
-        assert stream.finish() == b"sk-"
-
-    def test_repeated_prefixes_never_exceed_the_bound(self) -> None:
-        scrubber = self.scrubber()
-        stream = scrubber.stream()
-        fed = b""
-        for _ in range(200):
-            fed += b"sk-live-"
-            stream.feed(b"sk-live-")
-            assert stream.held_back <= scrubber.max_hold_back
-            assert held_suffix(stream, fed) in {b"sk-live-", b""} or self.VALUE.encode().startswith(
-                held_suffix(stream, fed)
-            )
-
-
-# --- property-style checks (seeded, reproducible; hypothesis is not a dependency) -------
+# --- property-style checks (seeded, reproducible) -------------------------------------------
 
 ALPHABET = string.ascii_letters + string.digits + ' /+=-_~?&%"\\:{}é€😀'
+CONTENT_TYPES = ("text/event-stream", "application/x-ndjson", "text/plain")
 
 
 def random_value(rng: random.Random) -> str:
     return "sk-" + "".join(rng.choice(ALPHABET) for _ in range(rng.randint(3, 40)))
 
 
-def random_body(rng: random.Random, values: list[str]) -> bytes:
-    """Filler mixed with values in many encodings, plus look-alike prefixes to stress
-    hold-back (a prefix of a form that never completes)."""
+def filler(rng: random.Random, size: int) -> bytes:
+    return "".join(rng.choice(ALPHABET) for _ in range(size)).encode()
+
+
+def random_body(rng: random.Random, values: list[str], framing: bytes) -> bytes:
+    """Filler mixed with values in many encodings, look-alike prefixes, and framing bytes
+    (event or line ends) between pieces, never inside one."""
     pieces: list[bytes] = []
     for _ in range(rng.randint(1, 12)):
         value = rng.choice(values)
@@ -303,59 +395,83 @@ def random_body(rng: random.Random, values: list[str]) -> bytes:
         else:
             user = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(0, 5)))
             pieces.append(base64.b64encode(f"{user}:{value}".encode()))
-        filler = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 30)))
-        pieces.append(filler.encode())
+        pieces.append(filler(rng, rng.randint(0, 30)))
+        if rng.random() < 0.4:
+            pieces.append(framing)
     return b"".join(pieces)
 
 
 def random_chunks(rng: random.Random, body: bytes) -> list[bytes]:
     chunks, pos = [], 0
     while pos < len(body):
-        size = rng.choice([1, 2, 3, rng.randint(1, 16), rng.randint(1, 200)])
+        size = rng.choice([1, 2, 3, rng.randint(1, 16), rng.randint(1, 200), 5000])
         chunks.append(body[pos : pos + size])
         pos += size
     return chunks
 
 
-@pytest.mark.parametrize("seed", range(150))
-def test_streaming_equals_one_shot_and_leaks_nothing(seed: int) -> None:
+FRAMING = {"text/event-stream": b"\n\n", "application/x-ndjson": b"\n", "text/plain": b"\n\n"}
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+@pytest.mark.parametrize("seed", range(60))
+def test_streaming_equals_one_shot_and_leaks_nothing(seed: int, content_type: str) -> None:
     rng = random.Random(seed)
     values = [random_value(rng) for _ in range(rng.randint(1, 3))]
     names = [f"S{i}" for i in range(len(values))]
     scrubber = Scrubber(dict(zip(names, values, strict=True)))
-    patterns = patterns_of(scrubber)
-    body = random_body(rng, values)
+    body = random_body(rng, values, FRAMING[content_type])
+    if rng.random() < 0.3:  # long enough for the window to release before the end
+        body = filler(rng, 3000) + body + filler(rng, 6000) + body
     one_shot = scrubber.scrub_bytes(body)
-
     for value in values:
         for form in encoded_forms(value).values():
             assert form not in one_shot
 
-    for _ in range(5):
-        stream = scrubber.stream()
-        fed, emitted = b"", b""
-        for chunk in random_chunks(rng, body):
-            fed += chunk
-            emitted += stream.feed(chunk)
-            # Bounded: never more than the longest pattern minus one byte...
-            assert stream.held_back <= scrubber.max_hold_back
-            held = held_suffix(stream, fed)
-            # ...and only a suffix that could still become a value...
-            assert not held or any(len(p) > len(held) and p.startswith(held) for p in patterns)
-            # ...while everything before it has been emitted, already scrubbed.
-            assert emitted == scrubber.scrub_bytes(fed[: len(fed) - len(held)])
+    for _ in range(3):
+        stream = scrubber.stream(content_type)
+        emitted = b"".join(feed_all(stream, random_chunks(rng, body)))
         assert emitted + stream.finish() == one_shot
 
 
-@pytest.mark.parametrize("seed", range(50))
-def test_text_without_value_prefixes_is_never_held(seed: int) -> None:
-    """Chunks that end in bytes no pattern starts with come out whole, immediately."""
+def mutate_last(data: bytes) -> bytes:
+    """Same length, last byte changed: no longer a prefix of the value."""
+    return data[:-1] + (b"#" if data[-1:] != b"#" else b"!")
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+@pytest.mark.parametrize("seed", range(40))
+def test_what_is_released_when_never_depends_on_the_values(seed: int, content_type: str) -> None:
+    """A right prefix of a value and a wrong one of the same length: the same bytes leave at
+    the same feeds, idle flushes included, whatever the chunking (issue 8.2)."""
     rng = random.Random(seed)
-    scrubber = Scrubber({"K": random_value(rng)})
-    starters = {p[:1] for p in patterns_of(scrubber)}
-    safe = [c for c in string.printable if c.encode() not in starters]
-    stream = scrubber.stream()
-    for _ in range(20):
-        chunk = "".join(rng.choice(safe) for _ in range(rng.randint(1, 50))).encode()
-        assert stream.feed(chunk) == chunk
-        assert stream.held_back == 0
+    value = random_value(rng)
+    scrubber = Scrubber({"K": value})
+    form = rng.choice(list(encoded_forms(value).values()))
+    prefix = form[: rng.randint(1, len(form) - 1)]
+    while scrubber.scrub_bytes(prefix) != prefix:  # holds a whole (shorter) form: shorten
+        prefix = prefix[:-1]
+    framing = FRAMING[content_type]
+    parts = [filler(rng, rng.randint(0, 5000)), prefix, framing if rng.random() < 0.5 else b""]
+    right = b"".join(parts) + filler(rng, rng.randint(0, 50))
+    wrong = right.replace(prefix, mutate_last(prefix), 1)
+    assert len(right) == len(wrong) and right != wrong
+    chunks_at = []
+    pos = 0
+    while pos < len(right):
+        size = rng.choice([1, 7, 100, 3000])
+        chunks_at.append((pos, pos + size))
+        pos += size
+    flush_after = {i for i in range(len(chunks_at)) if rng.random() < 0.2}
+
+    def releases(body: bytes) -> list[int]:
+        stream = scrubber.stream(content_type)
+        sizes = []
+        for i, (start, end) in enumerate(chunks_at):
+            sizes.append(len(stream.feed(body[start:end])))
+            if i in flush_after:
+                sizes.append(len(stream.flush()))
+        sizes.append(len(stream.finish()))
+        return sizes
+
+    assert releases(right) == releases(wrong)

@@ -135,3 +135,30 @@ async def test_log_lines_are_scrubbed(stored, jp_serverapp, server_log):
     assert "upstream said: invalid key [REDACTED:OPENAI_API_KEY]" in log
     assert "boom with [REDACTED:OPENAI_API_KEY]" in log
     assert_no_canary(stored, log, where="server log")
+
+
+async def test_short_and_blank_values_never_mangle_saved_files(
+    runtime, jp_fetch, jp_root_dir: Path, canary
+):
+    """Issue 8.8: a one-character or whitespace-only value (stored before such values were
+    refused) must not turn indentation or words into markers; long values still go."""
+    from jupyter_secrets import crypto
+    from jupyter_secrets.crypto import Plaintext
+    from jupyter_secrets.services.secrets import PutValue
+
+    def legacy(name: str, raw: str) -> None:
+        def seal(identity):
+            return crypto.seal(runtime.secrets.keyring, identity, Plaintext(raw))
+
+        runtime.secrets.apply([PutValue(name, seal, "admin", "upsert")])
+
+    legacy("X", "x")
+    legacy("SPACES", "    ")
+    legacy("EIGHT_SPACES", "        ")
+    runtime.secrets.create("admin", "SEVEN", "abc1234")
+    runtime.secrets.create("admin", "TOKEN", canary)
+    text = f"def very(x):\n        return 'abc1234' + '{canary}'\n"
+    model = {"type": "file", "format": "text", "content": text}
+    await jp_fetch("api", "contents", "code.py", method="PUT", body=json.dumps(model))
+    assert (jp_root_dir / "code.py").read_text() == (
+        "def very(x):\n        return 'abc1234' + '[REDACTED:TOKEN]'\n")

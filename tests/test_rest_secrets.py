@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from .helpers import assert_no_canary
 
@@ -125,8 +126,8 @@ async def test_openapi_document_lists_every_route(api, jp_serverapp):
     from jupyter_secrets.api import ROUTES
 
     routes = {
-        "/" + pattern.replace("(?P<name>[^/]+)", "{name}")
-        .replace("(?P<connection>[^/]+)/?(?P<path>.*)", "{connection}/{path}")
+        "/" + re.sub(r"\(\?P<(\w+)>\[\^/\]\+\)", r"{\1}", pattern)
+        .replace("{connection}/?(?P<path>.*)", "{connection}/{path}")
         for pattern, _ in ROUTES
     }
     assert routes == set(spec["paths"])

@@ -72,13 +72,22 @@ async def test_wrong_key_is_named_at_startup_and_metadata_stays_readable(
 async def test_swapped_ciphertexts_are_detected_not_decrypted(
     api, runtime, store_path: Path, canary: str, upstream
 ):
-    """Copy B's sealed row onto A (as an attacker with the DB file would): A fails loudly."""
+    """Copy B's sealed row onto A (as an attacker with the DB file would): A fails loudly.
+
+    The copy happens before this server reads A (as after a restart): a running server keeps
+    the value it opened from A's own row in its value index and never reads the copy.
+    """
     import sqlite3
+
+    from jupyter_secrets.services.secrets import SecretsService
+    from jupyter_secrets.store.sqlite import SQLiteStore
 
     service = runtime.secrets
     host = f"127.0.0.1:{upstream.port}"
-    service.create("ops", "A", f"{canary}-a", allowed_hosts=[host])
-    service.create("ops", "B", f"{canary}-b", allowed_hosts=[host])
+    other = SecretsService(SQLiteStore(store_path), service.keyring)  # as the CLI would
+    other.create("ops", "A", f"{canary}-a", allowed_hosts=[host])
+    other.create("ops", "B", f"{canary}-b", allowed_hosts=[host])
+    other.store.close()
     with sqlite3.connect(store_path) as db:
         key_id, wrapped, cipher = db.execute(
             "SELECT key_id, wrapped_key, ciphertext FROM secrets WHERE name = 'B'").fetchone()

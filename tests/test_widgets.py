@@ -1,11 +1,9 @@
-"""The admin panel against the real REST API (pytest-jupyter server), no kernel, no browser.
+"""The notebook panel's kernel side against the real REST API (pytest-jupyter), no browser.
 
-The front-end's part of the value protocol is played by the test: it sends the value with
-``jp_fetch`` (as the browser would, with its own credentials) and answers the widget with
-the ``saved`` message. Every widget's state is searched for the canary afterwards.
-
-The panel's client is synchronous and the server runs on this test's event loop, so every
-panel call that reaches the server runs in a thread (``asyncio.to_thread``).
+The browser draws the panel (labextension) and makes every write itself; here the test
+plays the front-end's part of the comm protocol: it says it can draw the panel, reports
+changes by name, or stays silent so the kernel falls back to its read-only table. Widget
+state is searched for the canary, and the number of live widgets is counted across refreshes.
 """
 
 from __future__ import annotations
@@ -16,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ipywidgets import Button, GridBox, Label
 from ipywidgets.widgets import widget as widget_module
 
-from jupyter_secrets.widgets import SecretsAPI, SecretsPanel, SecretValueInput
+from jupyter_secrets.protocol import PANEL_MODEL, PANEL_VIEW, WIDGET_MODULE
+from jupyter_secrets.widgets import SecretsAPI, SecretsPanel, SecretsPanelView
 from jupyter_secrets.widgets._api import APIError, api_root
-from jupyter_secrets.widgets._forms import delete_form
+from jupyter_secrets.widgets._table import table_html
 
 from .helpers import ADMIN, USER, assert_no_canary
 
@@ -34,9 +32,10 @@ def server_url(jp_serverapp: Any, http_server_client: Any, jp_http_port: int,
 
 @pytest.fixture
 def make_panel(server_url: str, jp_auth_header: dict[str, str]) -> Callable[..., Any]:
-    async def make(headers: dict[str, str] | None = None) -> SecretsPanel:
+    async def make(headers: dict[str, str] | None = None, **kwargs: Any) -> SecretsPanel:
         api = SecretsAPI(server_url, headers or jp_auth_header)
-        return await asyncio.to_thread(SecretsPanel, api, fallback_after=None)
+        kwargs.setdefault("fallback_after", None)
+        return await asyncio.to_thread(lambda: SecretsPanel(api, **kwargs))
 
     return make
 
@@ -47,197 +46,136 @@ def all_widget_states() -> str:
                       default=str)
 
 
-def table_names(panel: SecretsPanel) -> list[str]:
-    grid = panel.table_area.children[0]
-    if not isinstance(grid, GridBox):
-        return []
-    columns = 9 if panel.can_write else 8
-    return [cell.value for cell in grid.children[columns::columns]]
+def live_widgets() -> int:
+    return len(widget_module._instances)
 
 
-def capture_sends(entry: SecretValueInput) -> list[dict[str, Any]]:
+def capture_sends(view: SecretsPanelView) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
-    entry.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
     return sent
 
 
-async def reply(panel: SecretsPanel, content: dict[str, Any]) -> None:
-    """Deliver a front-end message to the value entry, as ipykernel would."""
-    await asyncio.to_thread(panel.value.secure._handle_custom_msg, content, [])
+async def from_frontend(panel: SecretsPanel, content: dict[str, Any]) -> None:
+    """Deliver a front-end message to the panel's view, as ipykernel would."""
+    await asyncio.to_thread(panel.view._handle_custom_msg, content, [])
 
 
-async def test_value_entry_has_no_value_trait() -> None:
-    entry = SecretValueInput()
-    assert "value" not in entry.keys
-    assert set(entry.get_state()) >= {"_model_module", "frontend", "placeholder"}
-    assert entry.get_state()["_model_module"] == "jupyter-secrets"
+async def test_the_view_has_no_value_trait() -> None:
+    view = SecretsPanelView()
+    state = view.get_state()
+    assert "value" not in view.keys
+    assert set(state) - set(SecretsPanelView().get_state()) == set()
+    assert (state["_model_module"], state["_model_name"], state["_view_name"]) == (
+        WIDGET_MODULE, PANEL_MODEL, PANEL_VIEW)
+    assert {"tab", "frontend"} <= set(state)
 
 
-async def test_add_through_the_frontend_protocol(make_panel, api, canary, responses) -> None:
-    panel = await make_panel()
-    assert panel.can_write and table_names(panel) == []
-    sent = capture_sends(panel.value.secure)
-    form = panel.show_add()
-    form.inputs["Name"].value = "openai key"
-    form.inputs["Description"].value = "Team OpenAI key"
-    form.inputs["Allowed hosts"].value = "api.openai.com, *.example.com"
-    form.save.click()
-    assert sent[0] == {"action": "clear"}  # opening a form forgets anything typed before
-    sent = sent[1:]
-    assert sent == [{"action": "submit", "method": "POST", "name": "openai key",
-                     "fields": {"description": "Team OpenAI key",
-                                "allowed_hosts": ["api.openai.com", "*.example.com"]}}]
-    assert form.save.disabled
-
-    # The browser's half: it adds the value it holds and posts to the server itself.
-    status, record = await api("POST", "secrets", body={**sent[0]["fields"],
-                                                         "name": sent[0]["name"], "value": canary})
-    assert status == 201
-    await reply(panel, {"event": "saved", "name": record["name"], "version": record["version"]})
-
-    assert panel.form is None
-    assert "Added OPENAI_KEY (version 1)" in panel.status.value
-    assert table_names(panel) == ["OPENAI_KEY"]
-    assert_no_canary(canary, all_widget_states(), json.dumps(sent), where="widget state")
+async def test_the_browser_draws_the_panel_once_it_says_it_can(make_panel, api) -> None:
+    await api("POST", "secrets", body={"name": "OPENAI_API_KEY", "value": "v"})
+    panel = await make_panel(tab="connections")
+    assert panel.mode == "waiting" and "Loading" in panel.waiting.value
+    assert panel.view.tab == "connections"
+    assert [r["name"] for r in panel.records] == ["OPENAI_API_KEY"] and panel.can_write
+    panel.view.frontend = "jupyter-secrets 0.1.0"  # what the labextension's model sets
+    assert panel.mode == "frontend" and panel.children == (panel.view,)
+    with pytest.raises(ValueError, match="tab must be one of"):
+        SecretsPanel(SecretsAPI("http://127.0.0.1:9"), tab="values")
 
 
-async def test_replace_then_server_error_is_inline(make_panel, api, canary) -> None:
-    await api("POST", "secrets", body={"name": "TOKEN", "value": "first"})
-    panel = await make_panel()
-    sent = capture_sends(panel.value.secure)
-    form = panel.show_replace(panel.records[0])
-    form.save.click()
-    assert sent[-1] == {"action": "submit", "method": "PUT", "name": "TOKEN", "fields": {}}
-    status, record = await api("PUT", "secrets", "TOKEN", body={"value": canary})
-    assert status == 200 and record["version"] == 2
-    await reply(panel, {"event": "saved", "name": "TOKEN", "version": 2})
-    assert "Replaced the value of TOKEN (version 2)" in panel.status.value
-    assert panel.records[0]["version"] == 2
+async def test_without_the_extension_a_read_only_table_says_how_to_get_it(make_panel, api):
+    for name in ("ALPHA", "BETA", "GAMMA"):
+        await api("POST", "secrets", body={"name": name, "value": "v",
+                                           "allowed_hosts": [f"{name.lower()}.example.com"]})
+    loop = asyncio.get_running_loop()
+    shown = asyncio.Event()
+    panel = await make_panel(fallback_after=0.05, page_size=2)
+    # The fallback timer fires in its own thread (the panel was built outside a loop).
+    panel.observe(lambda _c: loop.call_soon_threadsafe(shown.set), names="children")
+    if panel.mode != "read-only":
+        await asyncio.wait_for(shown.wait(), timeout=10)
+    assert panel.mode == "read-only"
+    table = panel.fallback
+    assert "pip install jupyter-secrets" in table.note.value and "Secrets" in table.note.value
+    assert "ALPHA" in table.table.value and "BETA" in table.table.value
+    assert "GAMMA" not in table.table.value and table.position.value == "1-2 of 3"
+    assert table.previous.disabled and not table.next.disabled
+    table.next.click()
+    assert "GAMMA" in table.table.value and "ALPHA" not in table.table.value
+    assert table.position.value == "3-3 of 3" and table.next.disabled
+    table.search.value = "beta.example"
+    assert "BETA" in table.table.value and "ALPHA" not in table.table.value
+    table.search.value = "nothing-like-this"
+    assert "No secret matches" in table.table.value
+    # The browser turning up later (a reopened notebook) replaces the table with the panel.
+    panel.view.frontend = "jupyter-secrets 0.1.0"
+    assert panel.mode == "frontend"
 
-    form = panel.show_replace(panel.records[0])
-    form.save.click()
-    await reply(panel, {"event": "error", "status": 413, "message": "The value is too large."})
-    assert "The value is too large." in form.error.value
-    assert not form.save.disabled and panel.form is form
+
+async def test_refreshes_and_paging_create_no_widgets(make_panel, api, canary) -> None:
+    for i in range(30):
+        await api("POST", "secrets", body={"name": f"KEY_{i:02d}", "value": f"{canary}-{i}"})
+    panel = await make_panel(page_size=10)
+    panel.use_fallback()
+    before = live_widgets()
+    for _ in range(5):
+        await asyncio.to_thread(panel.refresh)
+        panel.fallback.next.click()
+        panel.fallback.search.value = "KEY_1"
+        panel.fallback.search.value = ""
+    assert live_widgets() == before, "the panel reuses its widgets"
+    assert len(panel.records) == 30
     assert_no_canary(canary, all_widget_states(), where="widget state")
 
 
-async def test_enter_in_the_value_field_saves(make_panel) -> None:
+async def test_the_browser_reports_changes_by_name_and_the_kernel_reloads(make_panel, api):
     panel = await make_panel()
-    sent = capture_sends(panel.value.secure)
-    panel.show_add().inputs["Name"].value = "X"
-    await reply(panel, {"event": "submit-requested"})
-    assert sent and sent[-1]["action"] == "submit"
+    sent = capture_sends(panel.view)
+    heard: list[dict[str, str]] = []
+    panel.on_change(heard.append)
+    assert panel.records == []
+    # The browser created the secret itself (with the page's login), then says so.
+    await api("POST", "secrets", body={"name": "NEW_KEY", "value": "typed-in-the-browser"})
+    await from_frontend(panel, {"event": "changed", "kind": "secret", "name": "NEW_KEY",
+                                "action": "create", "value": "smuggled"})
+    assert [r["name"] for r in panel.records] == ["NEW_KEY"]
+    assert heard == [{"kind": "secret", "name": "NEW_KEY", "action": "create"}], \
+        "only the protocol's fields are kept"
+    await from_frontend(panel, {"event": "something-else"})
+    await from_frontend(panel, ["not", "a", "dict"])  # type: ignore[arg-type]
+    assert len(heard) == 1
+    await asyncio.to_thread(panel.refresh)
+    assert sent == [{"action": "refresh"}], "refresh() asks every browser view to reload"
 
 
-async def test_fallback_clears_the_password_and_says_so(make_panel, api, canary) -> None:
-    panel = await make_panel()
-    panel.value.use_fallback()
-    assert "pass through the kernel" in panel.value.note.value
-    form = panel.show_add()
-    form.inputs["Name"].value = "GITHUB_TOKEN"
-    panel.value.fallback.value = canary
-    await asyncio.to_thread(form.save.click)
-    assert panel.value.fallback.value == ""
-    assert "passed through the kernel" in panel.status.value
-    _, record = await api("GET", "secrets", "GITHUB_TOKEN")
-    assert record["version"] == 1
-    assert_no_canary(canary, all_widget_states(), where="widget state")
-
-    # A refused value is cleared too, and the server's words are shown.
-    form = panel.show_add()
-    form.inputs["Name"].value = "GITHUB_TOKEN"
-    panel.value.fallback.value = canary
-    await asyncio.to_thread(form.save.click)
-    assert "already exists" in form.error.value
-    assert panel.value.fallback.value == ""
+async def test_the_kernel_side_cannot_write() -> None:
+    writes = {"create", "replace", "patch", "delete", "post", "put"}
+    assert not writes & {n for n in dir(SecretsAPI) if not n.startswith("_")}
+    assert not [n for n in dir(SecretsPanel) if n.startswith(("show_", "save", "_save"))]
 
 
-async def test_edit_metadata_and_bad_input(make_panel, api) -> None:
-    await api("POST", "secrets", body={"name": "SLACK", "value": "v"})
-    panel = await make_panel()
-    form = panel.show_edit(panel.records[0])
-    form.inputs["Description"].value = "Bot token"
-    form.inputs["Allowed hosts"].value = "slack.com"
-    await asyncio.to_thread(form.save.click)
-    _, record = await api("GET", "secrets", "SLACK")
-    assert record["description"] == "Bot token" and record["allowed_hosts"] == ["slack.com"]
-    assert "Updated SLACK" in panel.status.value
-
-    form = panel.show_edit(panel.records[0])
-    form.inputs["Allowed hosts"].value = "http://not a host/"
-    await asyncio.to_thread(form.save.click)
-    assert form.error.value and panel.form is form
-
-
-async def test_delete_with_confirmation(make_panel, api) -> None:
-    await api("POST", "secrets", body={"name": "OLD", "value": "v"})
-    panel = await make_panel()
-    form = await asyncio.to_thread(panel.show_delete, panel.records[0])
-    assert "Nothing uses it" in form.children[1].value
-    assert form.save.description == "Delete"
-    await asyncio.to_thread(form.save.click)
-    assert (await api("GET", "secrets", "OLD"))[0] == 404
-    assert table_names(panel) == [] and "Deleted OLD" in panel.status.value
-
-
-async def test_delete_names_the_connections_that_use_it(make_panel, api) -> None:
-    await api("POST", "secrets", body={"name": "GH_TOKEN", "value": "v"})
-    panel = await make_panel()  # drawn before the connection exists
-    status, _ = await api("POST", "connections", body={
-        "name": "github", "base_url": "https://api.github.com", "secret": "GH_TOKEN",
-        "auth": {"scheme": "bearer"}})
-    assert status == 201
-    form = await asyncio.to_thread(panel.show_delete, panel.records[0])
-    assert "It is used by github: it will stop working." in form.children[1].value
-    await asyncio.to_thread(form.save.click)  # confirmed, so the panel forces the delete
-    assert (await api("GET", "secrets", "GH_TOKEN"))[0] == 404, form.error.value
-
-
-def test_delete_confirmation_names_what_uses_it() -> None:
-    form = delete_form({"name": "GH", "used_by": ["connection github", "connection <ci>"]})
-    text = form.children[1].value
-    assert "connection github" in text and "connection &lt;ci&gt;" in text
-    assert "will stop working" in text
-
-
-@pytest.fixture
-def two_admins(multi_user: None, secrets_config: dict[str, Any]) -> None:
-    secrets_config["admin_users"] = {"alice", "bob"}
-
-
-async def test_sort_and_filter_mine(two_admins, make_panel, api) -> None:
-    await api("POST", "secrets", body={"name": "ZED", "value": "v"}, headers=ADMIN)
-    await api("POST", "secrets", body={"name": "ALPHA", "value": "v"}, headers=ADMIN)
-    await api("POST", "secrets", body={"name": "BOBS", "value": "v"}, headers=USER)
-    await api("PATCH", "secrets", "ZED", body={"description": "touched"}, headers=ADMIN)
-    panel = await make_panel(ADMIN)
-    assert table_names(panel) == ["ALPHA", "BOBS", "ZED"]
-    panel.sort.value = "updated"
-    assert table_names(panel) == ["ZED", "BOBS", "ALPHA"]
-    await asyncio.to_thread(setattr, panel.owner, "value", "me")
-    assert table_names(panel) == ["ZED", "ALPHA"]
-
-
-async def test_non_admins_get_a_read_only_table(multi_user, make_panel, api) -> None:
+async def test_non_admins_see_a_read_only_table(multi_user, make_panel, api) -> None:
     await api("POST", "secrets", body={"name": "ALPHA", "value": "v"}, headers=ADMIN)
     bob = await make_panel(USER)
-    assert not bob.can_write
-    assert bob.add_button.layout.display == "none"
-    assert table_names(bob) == ["ALPHA"]
-    grid = bob.table_area.children[0]
-    assert not any(isinstance(w, Button) for w in grid.children)
-    assert all(isinstance(w, Label) for w in grid.children[8:])
-    assert "read-only" in bob.who.value
-    await asyncio.to_thread(setattr, bob.owner, "value", "me")
-    assert "You own no secrets" in bob.table_area.children[0].value
+    assert not bob.can_write and bob.me["role"] == "user"
+    bob.use_fallback()
+    assert "ALPHA" in bob.fallback.table.value
 
 
-async def test_refresh_errors_show_in_the_status_line(server_url) -> None:
+async def test_load_errors_show_in_the_panel(server_url) -> None:
     panel = await asyncio.to_thread(
         SecretsPanel, SecretsAPI(server_url, {"Authorization": "token wrong"}),
         fallback_after=None)
-    assert "color" in panel.status.value and panel.records == []
+    assert panel.error and panel.records == []
+    assert "color" in panel.fallback.status.value
+
+
+def test_the_table_escapes_what_people_typed() -> None:
+    html = table_html([{"name": "X", "kind": "user", "description": "<script>",
+                        "allowed_hosts": ["a.example<b>"], "used_by": ['c"d'],
+                        "last_used_at": "2025-01-31T14:05:00Z", "use_count": 1}])
+    assert "<script>" not in html and "a.example&lt;b&gt;" in html and "c&quot;d" in html
+    assert "(1 use)" in html and "header" in html
 
 
 def test_api_root_and_env() -> None:
@@ -250,3 +188,5 @@ def test_api_root_and_env() -> None:
     assert "jsk_x" not in repr(api)
     assert api._client.headers["Authorization"] == "Bearer jsk_x"
     assert issubclass(APIError, Exception)
+    with pytest.raises(APIError, match="Could not reach"):
+        SecretsAPI("http://127.0.0.1:9", timeout=2).me()

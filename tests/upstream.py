@@ -13,6 +13,7 @@ Endpoints:
 
 * ``POST /v1/chat/completions``: OpenAI-compatible (``Authorization: Bearer <api_key>``),
   JSON or, with ``"stream": true``, Server-Sent Events flushed one chunk at a time.
+* ``GET /v1/models``: OpenAI's model list (what a connection's Test button calls).
 * ``POST /v1/messages``: Anthropic-compatible (``anthropic-version`` and the key in
   ``x-api-key``, or as ``Authorization: Bearer``, which is what the anthropic 2.x SDK
   sends), JSON or SSE with Anthropic's event types.
@@ -342,6 +343,18 @@ class EncodedHandler(_Base):
         self.finish(body)
 
 
+class OpenAIModelsHandler(_Base):
+    """``GET /v1/models``: the cheap call a connection's Test makes (401 on a wrong key)."""
+
+    def get(self) -> None:
+        if self.request.headers.get("Authorization") != f"Bearer {self.upstream.api_key}":
+            self.send_json(401, {"error": {"message": "Incorrect API key provided.",
+                                           "code": "invalid_api_key"}})
+            return
+        self.send_json(200, {"object": "list", "data": [
+            {"id": "upstream-model", "object": "model", "owned_by": "tests"}]})
+
+
 class StatusHandler(_Base):
     def _status(self, code: str) -> None:
         status = int(code)
@@ -361,6 +374,7 @@ def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Appl
     app = Application(
         [
             (r"/v1/chat/completions", OpenAIChatHandler, args),
+            (r"/v1/models", OpenAIModelsHandler, args),
             (r"/v1/messages", AnthropicMessagesHandler, args),
             (r"/echo(/.*)?", EchoHandler, args),
             (r"/echo-header", EchoHeaderHandler, args),

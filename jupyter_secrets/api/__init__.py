@@ -9,13 +9,15 @@ from __future__ import annotations
 from tornado import web
 
 from ..protocol import API_PREFIX
-from . import connections, egress, info, scan, secrets, tokens
+from . import connections, egress, info, scan, secrets, tokens, ui
 from .base import IDENTITY_KEY, UNAVAILABLE_KEY, Identity, Route, SecretsHandler
 
 __all__ = ["IDENTITY_KEY", "ROUTES", "UNAVAILABLE_KEY", "Identity", "SecretsHandler", "bind_routes"]
 
-ROUTES: list[Route] = [*secrets.routes, *connections.routes, *egress.routes, *scan.routes,
-                       *tokens.routes, *info.routes]
+ROUTES: list[Route] = [
+    *secrets.routes, *connections.routes, *egress.routes, *scan.routes, *tokens.routes,
+    *info.routes, *ui.routes,
+]
 
 
 def bind_routes(

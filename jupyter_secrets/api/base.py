@@ -229,9 +229,10 @@ class SecretsHandler(web.RequestHandler):
 
     def http_error_for(self, error: SecretsError) -> web.HTTPError:
         """The HTTP error for a service error (a 429 also says when to come back)."""
+        http = http_error(status_for(error), str(error))
         if isinstance(error, RateLimited):
-            self.set_header("Retry-After", str(error.retry_after))
-        return http_error(status_for(error), str(error))
+            http.retry_after = error.retry_after  # type: ignore[attr-defined]
+        return http
 
     def write_json(self, payload: object, status: int = 200) -> None:
         self.set_status(status)
@@ -244,6 +245,9 @@ class SecretsHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         error = kwargs.get("exc_info", (None, None, None))[1]
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
         if isinstance(error, web.HTTPError) and error.log_message:
             message = error.log_message % error.args
         elif status_code >= 500:

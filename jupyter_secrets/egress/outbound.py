@@ -22,7 +22,6 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 from httpx._decoders import SUPPORTED_DECODERS
 
-from .. import crypto
 from ..boundary.hosts import host_allowed
 from ..boundary.placeholders import (
     UnknownPlaceholder,
@@ -30,12 +29,13 @@ from ..boundary.placeholders import (
     find_names,
     substitute,
 )
-from ..boundary.scrub import Scrubber
+from ..boundary.scrub import IDLE_FLUSH_S, Scrubber
 from ..errors import EgressRefused, SecretNotFound, UpstreamFailed, UpstreamTimeout
 from ..protocol import LOGGER_NAME
 from ..services.secrets import SecretsService
 from ..store import SecretRecord
 from ..store.records import now_iso
+from .redaction import ValueIndex
 from .transport import address_policy
 
 log = logging.getLogger(LOGGER_NAME)
@@ -124,12 +124,32 @@ class UpstreamResponse:
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive, scrubbed across chunk boundaries.
 
-        Transport errors in mid-stream are raised (as ``UpstreamFailed``) so the caller can
-        break its own stream instead of ending it cleanly.
+        When bytes are released never depends on the values (``boundary/scrub.py``): SSE and
+        NDJSON by complete event or line, anything else through a fixed window that is also
+        released once the upstream has been silent for ``IDLE_FLUSH_S``. Transport errors in
+        mid-stream are raised (as ``UpstreamFailed``) so the caller can break its own stream
+        instead of ending it cleanly.
         """
-        stream = self._scrubber.stream()
+        stream = self._scrubber.stream(self._response.headers.get("content-type"))
+        source = self._body
+        waiting: asyncio.Future[bytes | None] | None = None  # the next read, while timed
         try:
-            async for chunk in self._body:
+            while True:
+                if stream.idle_flushable:
+                    if waiting is None:
+                        waiting = asyncio.ensure_future(anext(source, None))
+                    done, _ = await asyncio.wait((waiting,), timeout=IDLE_FLUSH_S)
+                    if not done:  # silent upstream: release the window, keep waiting
+                        out = stream.flush()
+                        if out:
+                            yield out
+                        continue
+                    chunk, waiting = waiting.result(), None
+                else:
+                    chunk = await (waiting if waiting is not None else anext(source, None))
+                    waiting = None
+                if chunk is None:
+                    break
                 out = stream.feed(chunk)
                 if out:
                     yield out
@@ -139,6 +159,9 @@ class UpstreamResponse:
             raise UpstreamFailed(
                 f"{self.host} broke the response: {self._scrubber.scrub_text(str(error))}"
             ) from None
+        finally:
+            if waiting is not None and not waiting.done():
+                waiting.cancel()
         tail = stream.finish()
         if tail:
             yield tail
@@ -249,9 +272,11 @@ class Egress:
         service: SecretsService,
         client: httpx.AsyncClient,
         *,
+        values: ValueIndex,
         max_redirects: int = MAX_REDIRECTS,
     ) -> None:
         self.service = service
+        self.values = values
         self.client = client
         self.max_redirects = max_redirects
         self.usage = UsageRecorder(service)
@@ -259,12 +284,13 @@ class Egress:
     def __repr__(self) -> str:
         return f"Egress(max_redirects={self.max_redirects})"
 
-    def _open_values(self, names: set[str]) -> dict[str, tuple[SecretRecord, str]]:
+    @staticmethod
+    def _open_values(index: ValueIndex, names: set[str]) -> dict[str, tuple[SecretRecord, str]]:
+        """Values from the value index: decrypted once per version, not once per call."""
         try:
-            opened = self.service.open(names)
+            return index.lookup(names)
         except SecretNotFound as error:
             raise UnknownPlaceholder(error.name) from None
-        return {name: (record, crypto.reveal(value)) for name, (record, value) in opened.items()}
 
     @staticmethod
     def _check_placements(spec: CallSpec, opened: Mapping[str, tuple[SecretRecord, str]]) -> None:
@@ -357,14 +383,18 @@ class Egress:
     @asynccontextmanager
     async def call(self, spec: CallSpec) -> AsyncIterator[UpstreamResponse]:
         started = time.perf_counter()
-        opened = await asyncio.get_running_loop().run_in_executor(
-            None, self._open_values, spec.names()
-        )
+        index = self.values
+        names = spec.names()
+        opened = index.lookup_cached(names)  # memory only; None when the store must be read
+        if opened is None:
+            opened = await asyncio.get_running_loop().run_in_executor(
+                None, self._open_values, index, names
+            )
         values = {name: value for name, (_, value) in opened.items()}
         extra = {}
         if spec.auth.get("scheme") == "basic" and spec.auth_secret:
             extra[spec.auth_secret] = [f"{spec.auth['username']}:{values[spec.auth_secret]}"]
-        scrubber = Scrubber(values, extra)
+        scrubber = index.scrubber(opened, extra)  # cached per set of (name, version)
         method, url, content = spec.method.upper(), spec.url, spec.content
         response: httpx.Response | None = None
         try:

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import logging
 import os
+from typing import Any
 
 from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
 from jupyter_server.extension.application import ExtensionApp
@@ -15,13 +16,15 @@ from tornado.ioloop import IOLoop
 from traitlets import default
 
 from .._version import __version__
-from ..api import IDENTITY_KEY, UNAVAILABLE_KEY, bind_routes
+from ..api import IDENTITY_KEY, ROUTES, UNAVAILABLE_KEY, bind_routes, info
+from ..api.info import INFO_KEY
 from ..errors import SecretsError
 from ..protocol import API_PATH, LOGGER_NAME
 from ..runtime import RUNTIME_KEY, SecretsRuntime, build_runtime
 from ..services.access import RolePolicy
 from ..services.audit import session_path_lookup
 from ..settings import SecretsSettings
+from .client_mode import ServiceClient, ServiceScrubbingFilter, redact_hook
 from .identity import KERNEL_IDENTITY_KEY, JupyterAPIHandler, JupyterIdentity, KernelAwareIdentity
 from .kernel_hooks import LocalKernelTokens, install_kernel_hooks
 from .leak_guards import LeakGuards
@@ -41,6 +44,8 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
     runtime: SecretsRuntime | None = None
     _guards: LeakGuards | None = None
     _maintenance: asyncio.Task[None] | None = None
+    client: ServiceClient | None = None
+    _log_filter: logging.Filter | None = None
 
     @default("log")
     def _default_log(self) -> logging.Logger:
@@ -66,6 +71,9 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         """Only Jupyter's hooks live here; the runtime is built by ``build_runtime``."""
         policy = self._role_policy()
         self.settings[IDENTITY_KEY] = JupyterIdentity(policy)
+        if self.service_url:
+            self._initialize_client_mode(policy)
+            return
         try:
             runtime = build_runtime(
                 self, log=self.log,
@@ -97,16 +105,57 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
                       runtime.secrets.store.location, runtime.keys.describe(),
                       policy.describe())
 
+    def _initialize_client_mode(self, policy: RolePolicy) -> None:
+        """No store, key or value here: kernels, browsers and saves go to the service."""
+        if not self.service_token:
+            self.log.error("jupyter-secrets: service_url is set but service_token is not; "
+                           "ask the secrets admin for one (jupyter secrets server-token "
+                           "create --user %s)", getpass.getuser())
+            self.settings[UNAVAILABLE_KEY] = (
+                "client mode needs a server token: set JUPYTER_SECRETS_SERVICE_TOKEN.")
+            return
+        client = ServiceClient(self.service_url, self.service_token)
+        self.client = client
+        kernel_manager = self.server.kernel_manager
+        install_kernel_hooks(
+            kernel_manager, client,
+            username_of=lambda user: policy.actor(user.username),
+            server_user=policy.actor(getpass.getuser()),
+        )
+        if self.redact_on_save:
+            contents: Any = self.server.contents_manager
+            contents.register_pre_save_hook(redact_hook(client))
+        self._log_filter = ServiceScrubbingFilter(client)
+        for target in (logging.getLogger("ServerApp"), *self.server.log.handlers):
+            target.addFilter(self._log_filter)
+        self.settings[INFO_KEY] = {"mode": "client", "api_url": client.api_url}
+        IOLoop.current().add_callback(self._start_heartbeats)
+        self.log.info("jupyter-secrets %s: client mode, secrets service %s", __version__,
+                      client.api_url)
+
+    def _start_heartbeats(self) -> None:
+        if self.client is not None:
+            kernels = self.server.kernel_manager
+            self._maintenance = asyncio.ensure_future(
+                self.client.keep_alive(lambda: list(kernels.list_kernel_ids())))
+
     def _start_maintenance(self) -> None:
         if self.runtime is not None:
             self._maintenance = asyncio.ensure_future(self.runtime.maintain())
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(bind_routes(JupyterAPIHandler))
+        # In client mode this server only says where the service is; the API lives there.
+        routes = info.routes if self.service_url else ROUTES
+        self.handlers.extend(bind_routes(JupyterAPIHandler, routes))
 
     async def stop_extension(self) -> None:
         if self._maintenance is not None:
             self._maintenance.cancel()
+        if self.client is not None:
+            await self.client.aclose()
+        if self._log_filter is not None:
+            for target in (logging.getLogger("ServerApp"), *self.server.log.handlers):
+                target.removeFilter(self._log_filter)
         if self._guards is not None:
             self._guards.uninstall()
         if self.runtime is not None:

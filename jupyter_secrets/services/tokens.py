@@ -72,8 +72,9 @@ def _at(delta: timedelta) -> str:
 class TokenService:
     """Mint, resolve and revoke tokens; the cache is per process, the truth is the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, grace: timedelta = KERNEL_TOKEN_GRACE) -> None:
         self.store = store
+        self.grace = grace
         self._cache: dict[str, TokenRecord | None] = {}
         self._lock = threading.Lock()
         self._used: dict[str, str] = {}
@@ -101,7 +102,7 @@ class TokenService:
 
     def mint_kernel(self, username: str, kernel_id: str, *, server_id: str) -> str:
         token, _ = self.mint("kernel", username, kernel_id=kernel_id, server_id=server_id,
-                             ttl=KERNEL_TOKEN_GRACE)
+                             ttl=self.grace)
         return token
 
     # -- resolving -------------------------------------------------------------------------
@@ -165,7 +166,7 @@ class TokenService:
 
     def heartbeat(self, server_id: str, kernel_ids: Sequence[str]) -> int:
         """A server says which of its kernels still run: their tokens live on."""
-        extended = self.store.extend_tokens(server_id, kernel_ids, _at(KERNEL_TOKEN_GRACE))
+        extended = self.store.extend_tokens(server_id, kernel_ids, _at(self.grace))
         with self._lock:  # cached copies hold the old expiry
             for digest, record in list(self._cache.items()):
                 if record is not None and record.server_id == server_id:

@@ -49,6 +49,8 @@ def path_from_url(url: str) -> Path:
     raw = unquote(parts.netloc + parts.path)
     if not raw or raw == "/":
         raise InvalidInput("The store URL names no file: use sqlite:///absolute/path/secrets.db.")
+    if raw.startswith("//"):  # sqlite:////abs/path spells the absolute path with four slashes
+        raw = "/" + raw.lstrip("/")
     return Path(raw).expanduser()
 
 

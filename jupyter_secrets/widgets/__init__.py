@@ -1,9 +1,8 @@
-"""Notebook widgets for secrets admins: the panel and its value entry (names, never values)."""
+"""The notebook panel (names, never values): the browser draws it, the kernel displays it."""
 
 from __future__ import annotations
 
 from ._api import APIError, SecretsAPI
-from .panel import SecretsPanel
-from .value_entry import SecretValueInput
+from .panel import SecretsPanel, SecretsPanelView
 
-__all__ = ["APIError", "SecretValueInput", "SecretsAPI", "SecretsPanel"]
+__all__ = ["APIError", "SecretsAPI", "SecretsPanel", "SecretsPanelView"]

@@ -1,14 +1,13 @@
-"""The panel's only way to the server: a small synchronous client for the secrets REST API.
+"""The panel's kernel-side reader: a small synchronous client for the secrets REST API.
 
-It is an interface of its own so the panel can be built against any server it is pointed at
-(tests pass an explicit URL and ``Authorization: token ...`` header; in a kernel the server's
-environment supplies the URL and a kernel token). It never logs, stores or echoes a value:
-values appear only in the fallback create/replace request bodies.
+Read-only by design: the kernel side of the panel only displays. Every write (values,
+hosts, placements, connections, deletes) is made by the browser with the page's own login,
+and the server refuses writes made with a kernel token anyway. So this client has no method
+that could carry a value.
 """
 
 from __future__ import annotations
 
-import builtins
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -36,7 +35,7 @@ def api_root(url: str) -> str:
 
 
 class SecretsAPI:
-    """list / get / create / replace / patch / delete / me against ``/api/secrets/v1``."""
+    """``me``, ``list`` and ``get`` against ``/api/secrets/v1`` (names and metadata only)."""
 
     def __init__(self, url: str, headers: Mapping[str, str] | None = None,
                  timeout: float = 30.0) -> None:
@@ -62,14 +61,12 @@ class SecretsAPI:
     def close(self) -> None:
         self._client.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _get(self, path: str, **params: str) -> Any:
         try:
-            response = self._client.request(method, path, **kwargs)
+            response = self._client.get(path, params=params or None)
         except httpx.HTTPError as error:
             raise APIError(0, f"Could not reach the secrets API at {self.url}: "
                               f"{type(error).__name__}.") from None
-        if response.status_code == 204:
-            return None
         try:
             payload = response.json()
         except ValueError:
@@ -80,33 +77,11 @@ class SecretsAPI:
                            message or f"The server answered {response.status_code}.")
         return payload
 
-    @staticmethod
-    def _path(name: str) -> str:
-        return f"secrets/{quote(name, safe='')}"
-
     def me(self) -> dict[str, Any]:
-        return self._call("GET", "me")
+        return dict(self._get("me"))
 
-    def list(self, owner: str = "all") -> list[dict[str, Any]]:
-        return self._call("GET", "secrets", params={"owner": owner})["secrets"]
+    def list(self, owner: str = "all", kind: str = "user") -> list[dict[str, Any]]:
+        return list(self._get("secrets", owner=owner, kind=kind)["secrets"])
 
     def get(self, name: str) -> dict[str, Any]:
-        return self._call("GET", self._path(name))
-
-    def create(self, name: str, value: str, *, description: str | None = None,
-               allowed_hosts: builtins.list[str] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name, "value": value}
-        if description is not None:
-            body["description"] = description
-        if allowed_hosts is not None:
-            body["allowed_hosts"] = allowed_hosts
-        return self._call("POST", "secrets", json=body)
-
-    def replace(self, name: str, value: str) -> dict[str, Any]:
-        return self._call("PUT", self._path(name), json={"value": value})
-
-    def patch(self, name: str, **fields: Any) -> dict[str, Any]:
-        return self._call("PATCH", self._path(name), json=fields)
-
-    def delete(self, name: str, *, force: bool = False) -> None:
-        self._call("DELETE", self._path(name), params={"force": "true"} if force else None)
+        return dict(self._get(f"secrets/{quote(name, safe='')}"))

@@ -1,187 +1,145 @@
-"""``SecretsPanel``: the admins' notebook view of workspace secrets (names and metadata only).
+"""``SecretsPanel``: the secrets manager inside a notebook, drawn by the browser.
 
-Every server call goes through ``SecretsAPI``; every value goes through ``ValueField``,
-which sends it from the browser when the labextension is there. Non-admins get the table
-without write controls, because the server would refuse their writes anyway.
+The panel's table and forms are the labextension's (the same as the Secrets sidebar): the
+browser reads and writes through the REST API with the page's own login, so a typed value
+goes from that browser to the server and never through this kernel, its comm messages or
+widget state. The kernel side only displays: it shows the front-end's view once the browser
+says it can draw it, else a read-only table that says how to get the extension. It keeps the
+metadata in ``records`` (read with the kernel token) and hears from the browser only *what*
+changed (kind, name, action).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import html
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from ipywidgets import HTML, Button, Dropdown, HBox, Layout, ToggleButtons, VBox
+from ipywidgets import HTML, DOMWidget, VBox
+from traitlets import Unicode
 
+from ..protocol import (
+    PANEL_CHANGED,
+    PANEL_CHANGED_FIELDS,
+    PANEL_MODEL,
+    PANEL_REFRESH,
+    PANEL_VIEW,
+    WIDGET_MODULE,
+    WIDGET_MODULE_VERSION,
+)
 from ._api import APIError, SecretsAPI
-from ._forms import Form, add_form, delete_form, edit_form, parse_hosts, replace_form
-from ._table import Record, build_table, sort_records
-from ._value_field import Outcome, ValueField
+from ._table import PAGE_SIZE, ReadOnlyTable, Record
 
-TITLE = "<b style='font-size: var(--jp-content-font-size2, 1.2em)'>Workspace secrets</b>"
+TABS = ("secrets", "connections", "audit")
+WAITING = "<i>Loading the secrets panel…</i>"
+Change = dict[str, str]
+
+
+class SecretsPanelView(DOMWidget):
+    """The front-end's manager (labextension ``SecretsPanelView``): it has no value trait."""
+
+    _model_name = Unicode(PANEL_MODEL).tag(sync=True)
+    _model_module = Unicode(WIDGET_MODULE).tag(sync=True)
+    _model_module_version = Unicode(f"^{WIDGET_MODULE_VERSION}").tag(sync=True)
+    _view_name = Unicode(PANEL_VIEW).tag(sync=True)
+    _view_module = Unicode(WIDGET_MODULE).tag(sync=True)
+    _view_module_version = Unicode(f"^{WIDGET_MODULE_VERSION}").tag(sync=True)
+
+    tab = Unicode("secrets", help="The tab the panel opens on.").tag(sync=True)
+    frontend = Unicode(
+        "", help="Set by the front-end when it loads: proof that it can draw the panel."
+    ).tag(sync=True)
 
 
 class SecretsPanel(VBox):
-    """Table of secrets with filter, sort and refresh; Add / Replace / Edit / Delete for admins."""
+    """Secrets, connections and audit in a notebook; a read-only table without the extension."""
 
-    def __init__(self, api: SecretsAPI | None = None, *, fallback_after: float | None = 4.0,
+    def __init__(self, api: SecretsAPI | None = None, *, tab: str = "secrets",
+                 fallback_after: float | None = 4.0, page_size: int = PAGE_SIZE,
                  **kwargs: Any) -> None:
+        if tab not in TABS:
+            raise ValueError(f"tab must be one of {', '.join(TABS)} (got {tab!r}).")
         self.api = api if api is not None else SecretsAPI.from_env()
-        self.value = ValueField(fallback_after=fallback_after)
-        self.value.secure.on_enter(self._on_enter)
-        self.who = HTML("")
-        self.status = HTML("")
-        self.owner = ToggleButtons(options=[("All", "all"), ("Mine", "me")], value="all",
-                                   tooltips=["Every secret", "Secrets you own"],
-                                   style={"button_width": "64px"})
-        self.sort = Dropdown(options=[("Name", "name"), ("Last updated", "updated")],
-                             value="name", description="Sort by", layout=Layout(width="210px"))
-        self.refresh_button = Button(description="Refresh", icon="refresh")
-        self.add_button = Button(description="Add secret", icon="plus", button_style="primary",
-                                 layout=Layout(display="none"))  # until the server says admin
-        self.form_area = VBox()
-        self.table_area = VBox()
+        self.view = SecretsPanelView(tab=tab)
+        self.fallback = ReadOnlyTable(page_size=page_size)
+        self.waiting = HTML(WAITING)
         self.records: list[Record] = []
         self.me: dict[str, Any] = {}
-        self.form: Form | None = None
-        header = HBox([HTML(TITLE), self.who], layout=Layout(align_items="baseline",
-                                                             grid_gap="12px"))
-        toolbar = HBox([self.owner, self.sort, self.refresh_button, self.add_button],
-                       layout=Layout(align_items="center", grid_gap="8px", flex_flow="row wrap"))
-        super().__init__([header, toolbar, self.status, self.form_area, self.table_area],
-                         **kwargs)
-        self.add_class("jp-secrets-panel")
-        self.owner.observe(lambda _c: self.refresh(), names="value")
-        self.sort.observe(lambda _c: self._render(), names="value")
-        self.refresh_button.on_click(lambda _b: self._refresh_clicked())
-        self.add_button.on_click(lambda _b: self.show_add())
-        self.refresh()
+        self.error = ""
+        self._handlers: list[Callable[[Change], None]] = []
+        super().__init__([self.waiting], **kwargs)
+        self.add_class("jp-secrets-panel-host")
+        self.view.on_msg(self._on_frontend_msg)
+        self.view.observe(lambda _c: self._choose(), names="frontend")
+        self._load()
+        if fallback_after is not None:
+            self._schedule_fallback(fallback_after)
 
     @property
     def can_write(self) -> bool:
         return bool(self.me.get("can_write"))
 
-    def say(self, message: str, *, error: bool = False, warn: bool = False) -> None:
-        color = ("var(--jp-error-color1, #d32f2f)" if error else
-                 "var(--jp-warn-color1, #f57c00)" if warn else "var(--jp-success-color1, #388e3c)")
-        self.status.value = (f'<span style="color: {color}">{html.escape(message)}</span>'
-                             if message else "")
+    @property
+    def mode(self) -> str:
+        """``frontend`` (the browser draws it), ``read-only`` (no extension) or ``waiting``."""
+        shown = self.children[0] if self.children else None
+        return ("frontend" if shown is self.view else
+                "read-only" if shown is self.fallback else "waiting")
+
+    def on_change(self, handler: Callable[[Change], None]) -> None:
+        """Call ``handler({"kind", "name", "action"})`` after the browser changes something."""
+        self._handlers.append(handler)
 
     def refresh(self) -> None:
-        """Reload who we are and the list; errors go to the status line, the table stays."""
+        """Reload the metadata here, and ask every browser view to reload too."""
+        self._load()
+        self.view.send({"action": PANEL_REFRESH})
+
+    def use_fallback(self) -> None:
+        """Show the read-only table (the browser has not drawn the panel)."""
+        self.children = [self.fallback]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _load(self) -> None:
         try:
             self.me = self.api.me()
-            self.records = self.api.list(owner=self.owner.value)
+            self.records = self.api.list(owner="all", kind="all")
         except APIError as error:
-            self.say(str(error), error=True)
+            self.error = str(error)
+            self.fallback.status.value = (
+                f'<span style="color: var(--jp-error-color1, #d32f2f)">'
+                f"{html.escape(self.error)}</span>")
             return
-        role = "admin" if self.can_write else "read-only"
-        self.who.value = html.escape(f"{self.me.get('name') or self.me.get('username')} · {role}")
-        self.add_button.layout.display = None if self.can_write else "none"
-        self._render()
+        self.error = ""
+        self.fallback.status.value = ""
+        # Kept current even while hidden, so falling back is instant (one page of HTML).
+        self.fallback.show(self.records)
 
-    def _refresh_clicked(self) -> None:
-        self.say("")  # an old "Added X" would read as news about the reloaded table
-        self.refresh()
+    def _choose(self) -> None:
+        if self.view.frontend:
+            self.children = [self.view]
 
-    def _render(self) -> None:
-        records = sort_records(self.records, self.sort.value)
-        if not records:
-            empty = "You own no secrets." if self.owner.value == "me" else "No secrets yet."
-            self.table_area.children = [HTML(f"<i>{empty}</i>")]
-            return
-        actions = ({"Replace": self.show_replace, "Edit": self.show_edit,
-                    "Delete": self.show_delete} if self.can_write else None)
-        self.table_area.children = [build_table(records, actions=actions)]
-
-    # -- forms -----------------------------------------------------------------------------
-
-    def _open(self, form: Form, on_save: Callable[[Form], None]) -> Form:
-        self.value.clear()
-        self.say("")
-        form.save.on_click(lambda _b: on_save(form))
-        form.cancel.on_click(lambda _b: self.close_form())
-        self.form = form
-        self.form_area.children = [form]
-        return form
-
-    def close_form(self) -> None:
-        self.value.clear()
-        self.form = None
-        self.form_area.children = []
-
-    def show_add(self) -> Form:
-        return self._open(add_form(self.value), self._save_add)
-
-    def show_replace(self, record: Record) -> Form:
-        return self._open(replace_form(record, self.value),
-                          lambda form: self._send_value(form, "PUT", record["name"], {}))
-
-    def show_edit(self, record: Record) -> Form:
-        return self._open(edit_form(record), lambda form: self._save_edit(form, record))
-
-    def show_delete(self, record: Record) -> Form:
-        with contextlib.suppress(APIError):  # what uses it may have changed since drawn
-            record = self.api.get(record["name"])
-        return self._open(delete_form(record), lambda form: self._delete(form, record))
-
-    def _on_enter(self) -> None:
-        if self.form is not None and self.form.kind in ("add", "replace"):
-            self.form.save.click()
-
-    def _save_add(self, form: Form) -> None:
-        name = form.text("Name").strip()
-        if not name:
-            form.show_error("Give the secret a name, like OPENAI_API_KEY.")
-            return
-        fields: dict[str, Any] = {"description": form.text("Description").strip()}
-        hosts = parse_hosts(form.text("Allowed hosts"))
-        if hosts:
-            fields["allowed_hosts"] = hosts
-        self._send_value(form, "POST", name, fields)
-
-    def _send_value(self, form: Form, method: str, name: str, fields: dict[str, Any]) -> None:
-        form.show_error("")
-        form.save.disabled = True
-        verb = "Added" if method == "POST" else "Replaced the value of"
-
-        def done(outcome: Outcome) -> None:
-            form.save.disabled = False
-            if not outcome.ok:
-                form.show_error(outcome.message)
-                return
-            self.close_form()
-            self.refresh()
-            note = (" The value passed through the kernel (no jupyter-secrets extension in "
-                    "this browser); it was cleared right after sending."
-                    if self.value.via_kernel else "")
-            self.say(f"{verb} {outcome.name} (version {outcome.version}).{note}", warn=bool(note))
-
-        self.value.submit(self.api, "POST" if method == "POST" else "PUT", name, fields, done)
-
-    def _save_edit(self, form: Form, record: Record) -> None:
-        """Send only what changed: a kernel may edit a description, but where a value may
-        go (allowed hosts) is changed from a person's session, and the server says so."""
-        fields: dict[str, Any] = {"description": form.text("Description").strip()}
-        hosts = parse_hosts(form.text("Allowed hosts"))
-        if list(hosts) != list(record.get("allowed_hosts") or []):
-            fields["allowed_hosts"] = hosts
+    def _schedule_fallback(self, delay: float) -> None:
+        """Give the browser ``delay`` seconds to say it can draw the panel; else fall back."""
         try:
-            self.api.patch(record["name"], **fields)
-        except APIError as error:
-            form.show_error(str(error))
-            return
-        self.close_form()
-        self.refresh()
-        self.say(f"Updated {record['name']}.")
+            asyncio.get_running_loop().call_later(delay, self._fallback_unless_drawn)
+        except RuntimeError:  # no loop (plain Python): a daemon timer does the same
+            timer = threading.Timer(delay, self._fallback_unless_drawn)
+            timer.daemon = True
+            timer.start()
 
-    def _delete(self, form: Form, record: Record) -> None:
-        try:
-            self.api.delete(record["name"], force=bool(record.get("used_by")))
-        except APIError as error:
-            form.show_error(str(error))
+    def _fallback_unless_drawn(self) -> None:
+        if not self.view.frontend:
+            self.use_fallback()
+
+    def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("event") != PANEL_CHANGED:
             return
-        self.close_form()
-        self.refresh()
-        self.say(f"Deleted {record['name']}.")
+        # Keep only the protocol's fields (names, never a value), whatever else arrives.
+        change = {k: str(content[k]) for k in PANEL_CHANGED_FIELDS[1:] if k in content}
+        self._load()
+        for handler in list(self._handlers):
+            handler(change)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ JUPYTER = str(Path(sys.executable).with_name("jupyter"))
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives a real JupyterLab in Debian's Chromium")
+    config.addinivalue_line(
+        "markers", "slow: takes tens of seconds (still part of the suite; -m 'not slow' skips)")
 
 
 @dataclass
@@ -87,10 +90,11 @@ def frontend() -> str:
     return "lab"
 
 
-@pytest.fixture
-def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> Iterator[Lab]:
-    if frontend == "notebook":
-        pytest.importorskip("notebook", reason="Notebook 7 is optional: pip install notebook")
+@contextmanager
+def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = None,
+              frontend: str = "lab", extra_args: list[str] | None = None) -> Iterator[Lab]:
+    """``jupyter lab`` (or ``notebook``) on 127.0.0.1 with its own dirs, key and store; the
+    browser tests' fixture and the panel benchmark both start the server this way."""
     app = APPS[frontend]
     port, token = _free_port(), secrets.token_hex(24)
     root, config, data, runtime = (tmp_path / d for d in ("root", "config", "data", "runtime"))
@@ -100,7 +104,7 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
     # Quiet, deterministic Lab: no news pop-up; widget state saved into the notebook, so
     # the saved-file canary check covers every widget's state too.
     _write_json(config / "labconfig" / "page_config.json",
-                {"disabledExtensions": disabled_extensions})
+                {"disabledExtensions": disabled_extensions or dict(QUIET)})
     _write_json(settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings",
                 {"saveState": True})
     url = f"http://127.0.0.1:{port}/"
@@ -112,9 +116,6 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
         "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
         "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_PLATFORM_DIRS": "1",
         "JUPYTER_SECRETS_KEY": key, "JUPYTER_SECRETS_STORE_URL": store_url,
-        # Until the server mints kernel tokens, kernels inherit these from the server's env;
-        # jupyter_server accepts its own token as a Bearer token.
-        "JUPYTER_SECRETS_URL": f"{url}api/secrets/v1", "JUPYTER_SECRETS_TOKEN": token,
     }
     log_path = tmp_path / "lab.log"
     args = [JUPYTER, frontend, "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -123,8 +124,13 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
             f"--ServerApp.root_dir={root}", f"--{app}.user_settings_dir={settings}",
             f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
             f"--{app}.expose_app_in_browser=True"]
+    if app != APPS["notebook"]:
+        # Notebook 7's pages are served beside JupyterLab's (two front-ends, one server).
+        # (Given twice, traitlets would not read the flag as True.)
+        args.append(f"--{APPS['notebook']}.expose_app_in_browser=True")
     if os.getuid() == 0:
         args.append("--allow-root")
+    args += extra_args or []
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=tmp_path)
@@ -141,18 +147,38 @@ def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str) -> 
             process.wait()
 
 
+@pytest.fixture
+def server_args() -> list[str]:
+    """Extra command-line options for the server; parametrize it (e.g. to configure roles)."""
+    return []
+
+
+@pytest.fixture
+def lab(tmp_path: Path, disabled_extensions: dict[str, bool], frontend: str,
+        server_args: list[str]) -> Iterator[Lab]:
+    if frontend == "notebook":
+        pytest.importorskip("notebook", reason="Notebook 7 is optional: pip install notebook")
+    with start_lab(tmp_path, disabled_extensions=disabled_extensions, frontend=frontend,
+                   extra_args=server_args) as lab:
+        yield lab
+
+
+class LabFailed(RuntimeError):
+    """The server did not come up; the message holds the end of its log."""
+
+
 def _wait_until_up(lab: Lab, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {process.returncode}:\n{lab.log()[-4000:]}")
+            raise LabFailed(f"jupyter lab exited with {process.returncode}:\n{lab.log()[-4000:]}")
         try:
             if lab.api("GET", "me").status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    pytest.fail(f"jupyter lab did not answer within 60 s:\n{lab.log()[-4000:]}")
+    raise LabFailed(f"jupyter lab did not answer within 60 s:\n{lab.log()[-4000:]}")
 
 
 @dataclass
@@ -169,6 +195,29 @@ def _text(payload: str | bytes) -> str:
     return payload.decode("latin-1") if isinstance(payload, bytes) else payload
 
 
+def watch(page: Any, traffic: Traffic) -> Any:
+    """Record every websocket frame, request body, response body and console line of ``page``."""
+
+    def on_websocket(ws: Any) -> None:
+        ws.on("framesent", lambda p: traffic.frames.append((ws.url, _text(p))))
+        ws.on("framereceived", lambda p: traffic.frames.append((ws.url, _text(p))))
+
+    def on_response(response: Any) -> None:
+        if "/static/" in response.url or "/lab/extensions/" in response.url:
+            return  # build artefacts, served from disk: they cannot hold a value
+        try:
+            traffic.responses.append((response.url, _text(response.body())))
+        except Exception as error:  # redirects and aborted requests have no body
+            traffic.responses.append((response.url, f"<no body: {type(error).__name__}>"))
+
+    page.on("websocket", on_websocket)
+    page.on("request", lambda r: traffic.requests.append(
+        (r.method, r.url, _text(r.post_data_buffer or b""))))
+    page.on("response", on_response)
+    page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
+    return page
+
+
 @pytest.fixture
 def browser_page(lab: Lab) -> Iterator[tuple[Any, Traffic]]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
@@ -180,25 +229,7 @@ def browser_page(lab: Lab) -> Iterator[tuple[Any, Traffic]]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-
-        def on_websocket(ws: Any) -> None:
-            ws.on("framesent", lambda p: traffic.frames.append((ws.url, _text(p))))
-            ws.on("framereceived", lambda p: traffic.frames.append((ws.url, _text(p))))
-
-        def on_response(response: Any) -> None:
-            if "/static/" in response.url or "/lab/extensions/" in response.url:
-                return  # build artefacts, served from disk: they cannot hold a value
-            try:
-                traffic.responses.append((response.url, _text(response.body())))
-            except Exception as error:  # redirects and aborted requests have no body
-                traffic.responses.append((response.url, f"<no body: {type(error).__name__}>"))
-
-        page.on("websocket", on_websocket)
-        page.on("request", lambda r: traffic.requests.append(
-            (r.method, r.url, _text(r.post_data_buffer or b""))))
-        page.on("response", on_response)
-        page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
+        page = watch(context.new_page(), traffic)
         try:
             yield page, traffic
         finally:
