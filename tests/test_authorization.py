@@ -21,18 +21,18 @@ CALLERS = ("admin", "user", "anonymous", "admin_kernel", "user_kernel", "revoked
 METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 
 # (method, route pattern, body): expected status for each caller, in CALLERS order.
-# A kernel acts as its user but never changes where values go (hosts, placements,
-# connections), reads the audit log or scans files: those need a person's session.
+# A kernel acts as its user for reading and calling, but never manages anything (values,
+# metadata, connections, the audit log, scans): that needs a person's session.
 MATRIX: dict[tuple[str, str, str], tuple[int, int, int, int, int, int]] = {
     ("GET", "secrets", ""): (200, 200, 403, 200, 200, 403),
-    ("POST", "secrets", "create"): (201, 403, 403, 201, 403, 403),
-    ("PUT", "secrets", "batch"): (200, 403, 403, 200, 403, 403),
+    ("POST", "secrets", "create"): (201, 403, 403, 403, 403, 403),
+    ("PUT", "secrets", "batch"): (200, 403, 403, 403, 403, 403),
     ("GET", "secrets/(?P<name>[^/]+)", ""): (200, 200, 403, 200, 200, 403),
-    ("PUT", "secrets/(?P<name>[^/]+)", "value"): (200, 403, 403, 200, 403, 403),
-    ("PATCH", "secrets/(?P<name>[^/]+)", "description"): (200, 403, 403, 200, 403, 403),
+    ("PUT", "secrets/(?P<name>[^/]+)", "value"): (200, 403, 403, 403, 403, 403),
+    ("PATCH", "secrets/(?P<name>[^/]+)", "description"): (200, 403, 403, 403, 403, 403),
     ("PATCH", "secrets/(?P<name>[^/]+)", "hosts"): (200, 403, 403, 403, 403, 403),
     ("PATCH", "secrets/(?P<name>[^/]+)", "placements"): (200, 403, 403, 403, 403, 403),
-    ("DELETE", "secrets/(?P<name>[^/]+)", "force"): (204, 403, 403, 204, 403, 403),
+    ("DELETE", "secrets/(?P<name>[^/]+)", "force"): (204, 403, 403, 403, 403, 403),
     ("GET", "me", ""): (200, 200, 403, 200, 200, 403),
     ("GET", "audit", ""): (200, 403, 403, 403, 403, 403),
     ("GET", "openapi.json", ""): (200, 200, 403, 200, 200, 403),

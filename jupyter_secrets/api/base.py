@@ -175,8 +175,8 @@ class SecretsHandler(web.RequestHandler):
     def require_reader(self) -> None:
         self._check(lambda: self.access.require_reader(self.caller))
 
-    def require_admin(self) -> None:
-        self._check(lambda: self.access.require_admin(self.caller))
+    def require_admin(self, what: str = "change secrets") -> None:
+        self._check(lambda: self.access.require_admin(self.caller, what))
 
     def require_session(self, what: str) -> None:
         self._check(lambda: self.access.require_session(self.caller, what))

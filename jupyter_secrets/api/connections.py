@@ -10,8 +10,7 @@ from .base import Route, SecretsHandler
 
 class ConnectionsHandler(SecretsHandler):
     def require_connection_admin(self) -> None:
-        self.require_admin()
-        self.require_session("create, change or delete connections")
+        self.require_admin("create, change or delete connections")
 
 
 class ConnectionsCollectionHandler(ConnectionsHandler):

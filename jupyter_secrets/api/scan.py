@@ -10,8 +10,7 @@ from .base import Route, SecretsHandler, http_error
 
 class ScanHandler(SecretsHandler):
     async def post(self) -> None:
-        self.require_admin()
-        self.require_session("scan or redact files")
+        self.require_admin("scan or redact files")
         body = self.read_json(allowed={"path", "redact"})
         relative = body.get("path", "")
         redact = body.get("redact", False)

@@ -98,9 +98,16 @@ class RolePolicy:
         if not caller.is_admin and not self.users_can_list:
             raise PermissionDenied("Only secrets admins can see secrets on this server.")
 
-    def require_admin(self, caller: Caller) -> None:
+    def require_admin(self, caller: Caller, what: str = "change secrets") -> None:
+        """Managing secrets (values, metadata, connections, audit, scans) is a person's work.
+
+        Admin role *and* a person's session: a kernel token never manages, whoever started
+        the kernel, so code in a kernel (a package, an AI agent) cannot replace a value, move
+        one to its own host, or read who did what.
+        """
         if not caller.is_admin:
-            raise PermissionDenied("Only secrets admins can change secrets.")
+            raise PermissionDenied(f"Only secrets admins can {what}.")
+        self.require_session(caller, what)
 
     @staticmethod
     def require_channel(caller: Caller, channel: Channel, what: str) -> None:
@@ -112,7 +119,7 @@ class RolePolicy:
         """Egress policy (where values may go) is changed by people, not by kernel code."""
         if caller.channel != "session":
             raise PermissionDenied(
-                f"Kernels cannot {what}: that is done by a person, with the jupyter secrets "
-                "CLI in a terminal (e.g. jupyter secrets edit NAME --allowed-host HOST) or the "
-                "REST API with your Jupyter login."
+                f"Kernels cannot {what}: that is done by a person, in the Secrets sidebar, "
+                "with the jupyter secrets CLI in a terminal (e.g. jupyter secrets edit NAME "
+                "--allowed-host HOST) or the REST API with your login."
             )

@@ -41,8 +41,6 @@ class Limits:
 
 
 METADATA_FIELDS = frozenset({"description", "allowed_hosts", "placements"})
-#: Fields that decide where a value may go: changed only from a person's session.
-DESTINATION_FIELDS = frozenset({"allowed_hosts", "placements"})
 
 
 @dataclass(frozen=True)
