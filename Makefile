@@ -1,6 +1,7 @@
 # The README's two commands: `make run` (the product) and `make test` (the whole suite).
 # Both set everything up on a fresh machine: venv, Python deps, the labextension build,
-# and (for tests) Debian's chromium for the browser tests.
+# and (for tests) Debian's chromium for the browser tests and Debian's postgresql for the
+# PostgreSQL store tests (they start a private cluster with its initdb and pg_ctl).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ PORT ?= 8888
 # never edits tracked files. The folder ignores itself for git.
 WORKSPACE ?= workspace
 
-.PHONY: install run workspace test lint bench browser-deps clean
+.PHONY: install run workspace test lint bench browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,13 @@ browser-deps:
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
 	fi
 
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "Install Debian's postgresql (sudo apt-get install postgresql) for the PostgreSQL store tests" >&2; exit 1; fi; \
+	fi
+
 workspace:
 	@mkdir -p $(WORKSPACE)
 	@test -f $(WORKSPACE)/.gitignore || printf '# a working copy for make run\n*\n' > $(WORKSPACE)/.gitignore
@@ -41,7 +49,7 @@ run: install workspace
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  --ServerApp.root_dir=$(WORKSPACE) --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
 
-test: install browser-deps
+test: install browser-deps postgres-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -50,12 +58,13 @@ lint: install
 	$(BIN)/lint-imports
 
 # Every benchmarks/*.py (helpers start with _), one after the other; each prints its own
-# baseline, ratios and targets. The bench extra adds jupyter-server-proxy and py-spy.
+# baseline, ratios and targets. The bench extra adds jupyter-server-proxy and py-spy;
+# store.py also runs on a private PostgreSQL cluster, hence postgres-deps.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) postgres-deps
 	@set -e; for script in benchmarks/[!_]*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script; echo; \
 	done

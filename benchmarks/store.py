@@ -6,10 +6,12 @@ sealing, validation and the "in use" checks are in the figures. The store is fil
 sizes straight through store transactions (not timed). Prints each figure per size, how much
 it grew from 100 to 10,000 secrets, and the targets of issue 12.
 
-    python benchmarks/store.py [--quick] [--store-url URL]
+    python benchmarks/store.py [--quick] [--backend sqlite|postgresql|both] [--store-url URL]
 
-Without ``--store-url`` a fresh SQLite file in a temporary folder is used. A URL must name an
-empty store (any backend ``open_store`` knows, e.g. PostgreSQL once it exists): the benchmark
+By default both backends run, one after the other in the same run: a fresh SQLite file in a
+temporary folder, then a private PostgreSQL cluster (started as the tests start theirs, from
+Debian's ``postgresql``; stopped and removed at the end), with the PostgreSQL / SQLite ratio
+of each figure at 10,000 secrets. A ``--store-url`` must name an empty store: the benchmark
 fills it with up to 10,000 secrets and deletes everything it wrote at the end.
 """
 
@@ -23,7 +25,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,24 +228,64 @@ def report(rows: dict[str, Row], url: str) -> None:
                       f"{first} to {last:,}"))
 
 
+@contextmanager
+def private_postgres() -> Iterator[str]:
+    """An empty database on a private PostgreSQL cluster (the tests' own), removed after."""
+    from tests.postgres import INSTALL_HINT, PostgresCluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit(INSTALL_HINT)
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.create_role()
+        yield cluster.create_database("bench")
+    finally:
+        cluster.remove()
+
+
+def compare(results: dict[str, dict[str, Row]]) -> None:
+    sqlite, postgres, last = results["sqlite"], results["postgresql"], SIZES[-1]
+    print(f"\n{'PostgreSQL against SQLite, same run':<42}{'sqlite':>11}{'postgresql':>13}"
+          f"{'ratio':>9}")
+    for key, row in sqlite.items():
+        a, b = row.by_size[last], postgres[key].by_size[last]
+        print(f"{row.label:<42}{a:>9.2f}ms{b:>11.2f}ms{b / a:>8.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--store-url", help="an empty store to use instead of a temporary SQLite")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both",
+                        help="temporary stores to measure (postgresql: a private cluster)")
+    parser.add_argument("--store-url", help="an empty store to use instead of temporary ones")
     args = parser.parse_args()
     r = QUICK if args.quick else Repeats()
     print(Machine.here().describe())
     started = time.monotonic()
+    results: dict[str, dict[str, Row]] = {}
+    urls: dict[str, str] = {}
     if args.store_url:
-        rows = run(args.store_url, r, temporary=False)
-        url = args.store_url
-    else:
+        urls["given"] = args.store_url
+        results["given"] = run(args.store_url, r, temporary=False)
+    if not args.store_url and args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
-            url = f"sqlite:///{Path(tmp) / 'secrets.db'}"
-            rows = run(url, r, temporary=True)
-    print(f"store: {url.split(':', 1)[0]}; {CONNECTIONS} connections; each secret a 57-byte "
-          "value with one allowed host")
-    report(rows, url)
+            urls["sqlite"] = f"sqlite:///{Path(tmp) / 'secrets.db'}"
+            print("sqlite:", file=sys.stderr)
+            results["sqlite"] = run(urls["sqlite"], r, temporary=True)
+    if not args.store_url and args.backend in ("postgresql", "both"):
+        with private_postgres() as url:
+            urls["postgresql"] = url
+            print("postgresql:", file=sys.stderr)
+            results["postgresql"] = run(url, r, temporary=True)
+    for name, rows in results.items():
+        print(f"\nstore: {urls[name].split(':', 1)[0]}; {CONNECTIONS} connections; each "
+              "secret a 57-byte value with one allowed host")
+        report(rows, urls[name])
+    if len(results) == 2:
+        compare(results)
     print(f"\n(run took {time.monotonic() - started:.0f} s; pid {os.getpid()})")
 
 

@@ -269,6 +269,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy this store into a PostgreSQL store, values re-sealed under the destination's key."""
+    from .protocol import TARGET_KEY_ENV
+    from .services.transfer import target_keyring, transfer
+    from .store import open_store
+
+    keyring = target_keyring(os.environ.get(TARGET_KEY_ENV), args.target_key_file, log)
+    runtime = _runtime()
+    source = runtime.secrets.store
+    target = open_store(args.to)
+    try:
+        result = transfer(source, runtime.secrets.keyring, target, keyring, merge=args.merge,
+                          actor=_actor())
+    finally:
+        target.close()
+    copied = (f"{len(result.secrets)} secret(s), {len(result.connections)} connection(s) and "
+              f"{result.audit_events} audit event(s)")
+    _audit(runtime, "migrate", reason=f"copied {copied} to {target.location}")
+    print(f"Copied {copied} from {source.location} to {target.location}, values sealed under "
+          f"master key {result.key_id}.")
+    print(f"{source.location} is unchanged. Start the service with JUPYTER_SECRETS_STORE_URL="
+          f"{target.location} and that master key in JUPYTER_SECRETS_KEY.")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the secrets service until SIGTERM/SIGINT."""
     import asyncio
@@ -396,6 +421,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", metavar="ID", default=None, help="events older than this id")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser(
+        "migrate", help="copy this store (secrets, connections, audit log) into a PostgreSQL "
+        "store, every value re-sealed under the destination's master key",
+        description="Copy every secret (re-sealed under the destination's master key; versions, "
+        "owners and times kept), connection and audit event of the configured store into a "
+        "PostgreSQL store, in one transaction: all or nothing. Values are opened with the "
+        "current settings' key (JUPYTER_SECRETS_KEY or the key file) and sealed with the "
+        "destination's: JUPYTER_SECRETS_TARGET_KEY (same form as JUPYTER_SECRETS_KEY, first "
+        "key seals) or --target-key-file. No value is ever printed. Stop the servers using "
+        "this store first: changes made after the copy stay behind.")
+    p.add_argument("--to", required=True, metavar="URL",
+                   help="the destination, postgresql://user@host:port/dbname (keep the password "
+                   "out of the command line, where ps shows it: use PGPASSWORD or ~/.pgpass)")
+    p.add_argument("--target-key-file", metavar="PATH",
+                   help="file holding the destination's master key (mode 0600), instead of "
+                   "JUPYTER_SECRETS_TARGET_KEY")
+    p.add_argument("--merge", action="store_true",
+                   help="add to a destination that already holds secrets or connections "
+                   "(a name both hold is refused)")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("serve", help="run the secrets service (the same API, its own process)")
     p.add_argument("--ip", help="address to listen on (default 127.0.0.1)")

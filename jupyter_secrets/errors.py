@@ -83,3 +83,10 @@ class RateLimited(SecretsError):
         super().__init__(message)
         self.retry_after = retry_after
 
+
+class StoreUnavailable(SecretsError):
+    """The database cannot be reached, or went away during the request.
+
+    A store's transactions are all or nothing, so nothing was half-written; the message says
+    when the outcome of a commit is unknown. The REST layer answers 503.
+    """

@@ -21,7 +21,9 @@ TOKEN_ENV: Final = "JUPYTER_SECRETS_TOKEN"  # noqa: S105 - a variable name
 KEY_ENV: Final = "JUPYTER_SECRETS_KEY"
 KEY_FILE_ENV: Final = "JUPYTER_SECRETS_KEY_FILE"
 STORE_URL_ENV: Final = "JUPYTER_SECRETS_STORE_URL"
-SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV)
+#: The destination's master key for ``jupyter secrets migrate`` (same form as KEY_ENV).
+TARGET_KEY_ENV: Final = "JUPYTER_SECRETS_TARGET_KEY"
+SERVER_ONLY_ENV: Final = (KEY_ENV, KEY_FILE_ENV, STORE_URL_ENV, TARGET_KEY_ENV)
 #: The secrets service's admin credential (``jupyter secrets serve``; the CLI with
 #: ``--service-url``), and a user's Jupyter server's credential for the service.
 ADMIN_TOKEN_ENV: Final = "JUPYTER_SECRETS_ADMIN_TOKEN"  # noqa: S105 - a variable name

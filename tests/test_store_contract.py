@@ -19,10 +19,12 @@ from jupyter_secrets.store import open_store as _open_store
 from jupyter_secrets.store.records import TokenRecord, now_iso
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/contract.db"
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")  # a fresh database of the test cluster
     raise AssertionError(request.param)  # pragma: no cover
 
 

@@ -29,6 +29,8 @@ __all__ = [
 #: URL scheme -> "module:class" (imported only when used: a driver may be an extra).
 BACKENDS: dict[str, str] = {
     "sqlite": "jupyter_secrets.store.sqlite:SQLiteStore",
+    "postgresql": "jupyter_secrets.store.postgres:PostgresStore",
+    "postgres": "jupyter_secrets.store.postgres:PostgresStore",
 }
 
 

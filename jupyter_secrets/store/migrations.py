@@ -2,6 +2,11 @@
 
 A store records the versions it has applied in ``schema_version``. Stores made before that
 table existed (SQLite, versions 1-2) recorded theirs in ``PRAGMA user_version``.
+
+PostgreSQL started after SQLite's sixth step, so its first step is SQLite's schema as of
+then, column for column (lists as ``TEXT[]``, JSON objects as ``JSON``, which keeps key
+order). Text that is compared or sorted uses the ``"C"`` collation, so names sort and ISO
+times compare byte by byte as in SQLite, whatever the database's locale.
 """
 
 from __future__ import annotations
@@ -120,6 +125,100 @@ SQLITE_MIGRATIONS: list[Migration] = [
         "ALTER TABLE secrets ADD COLUMN shared_with TEXT",
         "ALTER TABLE connections ADD COLUMN shared_with TEXT",
         "ALTER TABLE audit ADD COLUMN grant_ TEXT",
+    ]),
+]
+
+
+_T = 'TEXT COLLATE "C"'
+
+POSTGRES_MIGRATIONS: list[Migration] = [
+    (1, [
+        f"""CREATE TABLE secrets (
+            id            {_T} PRIMARY KEY,
+            name          {_T} NOT NULL UNIQUE,
+            kind          {_T} NOT NULL CHECK (kind IN ('user', 'system')),
+            description   TEXT NOT NULL DEFAULT '',
+            owner         {_T} NOT NULL,
+            created_at    {_T} NOT NULL,
+            updated_at    {_T} NOT NULL,
+            updated_by    {_T} NOT NULL,
+            version       INTEGER NOT NULL CHECK (version >= 1),
+            allowed_hosts TEXT[] NOT NULL DEFAULT '{{}}',
+            placements    TEXT[] NOT NULL DEFAULT '{{header}}',
+            key_id        {_T} NOT NULL,
+            wrapped_key   BYTEA NOT NULL,
+            ciphertext    BYTEA NOT NULL,
+            last_used_at  {_T},
+            use_count     BIGINT NOT NULL DEFAULT 0
+        )""",
+        f"""CREATE TABLE connections (
+            name          {_T} PRIMARY KEY,
+            preset        {_T} NOT NULL,
+            base_url      TEXT NOT NULL,
+            secret        {_T},
+            auth          JSON NOT NULL,
+            headers       JSON NOT NULL,
+            description   TEXT NOT NULL DEFAULT '',
+            owns_secret   BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at    {_T} NOT NULL,
+            created_by    {_T} NOT NULL,
+            updated_at    {_T} NOT NULL,
+            updated_by    {_T} NOT NULL
+        )""",
+        f"""CREATE TABLE audit (
+            id            BIGSERIAL PRIMARY KEY,  -- never reused: ids page the log
+            time          {_T} NOT NULL,
+            username      {_T} NOT NULL,
+            action        {_T} NOT NULL,
+            secrets       TEXT[] NOT NULL DEFAULT '{{}}',
+            kernel_id     {_T},
+            notebook_path TEXT,
+            connection    {_T},
+            host          TEXT,
+            method        TEXT,
+            path          TEXT,
+            status        INTEGER,
+            bytes         BIGINT,
+            duration_ms   DOUBLE PRECISION,
+            reason        TEXT
+        )""",
+        "CREATE INDEX audit_time ON audit (time)",
+        "CREATE INDEX audit_user ON audit (username, id)",
+        "CREATE INDEX audit_secrets ON audit USING GIN (secrets)",
+        # The change feed; ids are handed out under a lock at commit, so they commit in order.
+        f"""CREATE TABLE changes (
+            id    BIGSERIAL PRIMARY KEY,
+            kind  {_T} NOT NULL,
+            name  {_T} NOT NULL
+        )""",
+        f"""CREATE TABLE runtimes (
+            id         {_T} PRIMARY KEY,
+            host       TEXT NOT NULL,
+            pid        INTEGER NOT NULL,
+            key_ids    TEXT[] NOT NULL,
+            key_source TEXT NOT NULL,
+            seen_at    {_T} NOT NULL
+        )""",
+        f"""CREATE TABLE tokens (
+            digest       {_T} PRIMARY KEY,
+            kind         {_T} NOT NULL CHECK (kind IN ('kernel', 'server', 'run')),
+            username     {_T} NOT NULL,
+            created_at   {_T} NOT NULL,
+            kernel_id    {_T},
+            server_id    {_T},
+            name         {_T},
+            expires_at   {_T},
+            revoked_at   {_T},
+            last_used_at {_T}
+        )""",
+        "CREATE INDEX tokens_kernel ON tokens (kernel_id)",
+        "CREATE INDEX tokens_server ON tokens (server_id)",
+        f"""CREATE TABLE counters (
+            key      {_T} NOT NULL,
+            "window" {_T} NOT NULL,
+            count    INTEGER NOT NULL,
+            PRIMARY KEY (key, "window")
+        )""",
     ]),
 ]
 
