@@ -27,6 +27,7 @@ from ..errors import (
     PermissionDenied,
     RateLimited,
     SecretsError,
+    StoreUnavailable,
     TooLarge,
     UpstreamFailed,
     UpstreamTimeout,
@@ -55,6 +56,7 @@ _STATUS: dict[type[SecretsError], int] = {
     UpstreamTimeout: 504,
     UpstreamFailed: 502,
     RateLimited: 429,
+    StoreUnavailable: 503,
 }
 
 

@@ -220,6 +220,12 @@ POSTGRES_MIGRATIONS: list[Migration] = [
             PRIMARY KEY (key, "window")
         )""",
     ]),
+    (2, [
+        # Who may use a secret or connection (NULL: everyone), and what let a call through.
+        "ALTER TABLE secrets ADD COLUMN shared_with TEXT",
+        "ALTER TABLE connections ADD COLUMN shared_with TEXT",
+        "ALTER TABLE audit ADD COLUMN grant_ TEXT",
+    ]),
 ]
 
 

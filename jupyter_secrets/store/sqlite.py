@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..boundary.sharing import SharedWith
 from ..crypto import Sealed
-from ..errors import ConcurrentChange, InvalidInput
+from ..errors import ConcurrentChange, InvalidInput, StoreUnavailable
 from .base import Store, Transaction
 from .migrations import SQLITE_MIGRATIONS, pending
 from .records import (
@@ -173,12 +173,13 @@ class SQLiteTransaction(Transaction):
         self.conn.execute(
             "INSERT INTO secrets (id, name, kind, description, owner, created_at, updated_at,"
             " updated_by, version, allowed_hosts, placements, shared_with, key_id, wrapped_key,"
-            " ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ciphertext, last_used_at, use_count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.id, record.name, record.kind, record.description, record.owner,
              record.created_at, record.updated_at, record.updated_by, record.version,
              json.dumps(list(record.allowed_hosts)), json.dumps(list(record.placements)),
              _shared(record.shared_with), sealed.key_id, sealed.wrapped_key,
-             sealed.ciphertext),
+             sealed.ciphertext, record.last_used_at, record.use_count),
         )
         self._touched("secret", record.name)
 
@@ -251,6 +252,9 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._busy = 0
+        self._closing = False
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             # Create the file private to its owner before SQLite writes anything into it.
@@ -271,17 +275,30 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, opened once: opening one costs more than a lookup."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                   check_same_thread=False)  # only close() crosses threads
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        yield conn
+        """This thread's connection, opened once: opening one costs more than a lookup.
+
+        Counted while in use, so :meth:`close` never closes a connection under another
+        thread's feet (SQLite would crash the process).
+        """
+        with self._idle:
+            if self._closing:
+                raise StoreUnavailable(f"The secrets store {self.location} is closed.")
+            self._busy += 1
+        try:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                                       check_same_thread=False)  # only close() crosses threads
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._local.conn = conn
+                with self._all_lock:
+                    self._all.append(conn)
+            yield conn
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -331,7 +348,11 @@ class SQLiteStore(Store):
         conn.execute("DELETE FROM changes WHERE id <= (SELECT MAX(id) FROM changes) - ?",
                      (CHANGES_KEPT,))
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 10.0) -> None:
+        """Close every thread's connection once none is in use (waiting up to ``wait_s``)."""
+        with self._idle:
+            self._closing = True
+            self._idle.wait_for(lambda: self._busy == 0, timeout=wait_s)
         with self._all_lock:
             for conn in self._all:
                 with contextlib.suppress(sqlite3.ProgrammingError):
