@@ -65,7 +65,7 @@ class Identity(Protocol):
 
     policy: RolePolicy
 
-    def caller(self, handler: SecretsHandler) -> Caller | None: ...
+    async def caller(self, handler: SecretsHandler) -> Caller | None: ...
 
     def allows(self, handler: SecretsHandler, caller: Caller, action: Action) -> bool: ...
 
@@ -148,7 +148,7 @@ class SecretsHandler(web.RequestHandler):
             await result
         if self._finished:  # the app's base answered already (a CORS preflight)
             return
-        caller = self.identity.caller(self)
+        caller = await self.identity.caller(self)
         if caller is None:
             raise web.HTTPError(403, "Sign in to use the secrets API.")
         unavailable = self.settings.get(UNAVAILABLE_KEY)
@@ -160,6 +160,10 @@ class SecretsHandler(web.RequestHandler):
         if not self.identity.allows(self, caller, action):
             raise web.HTTPError(403, f"This server's policy does not allow {action} on secrets.")
         self._caller = caller
+
+    def client_hints(self) -> dict[str, Any]:
+        """What a front-end needs from this app to call back (the Hub's XSRF token)."""
+        return {}
 
     def api_url(self, *parts: str) -> str:
         """The absolute path of an API resource below this app's base URL."""

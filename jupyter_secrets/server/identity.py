@@ -53,7 +53,7 @@ class JupyterIdentity:
     def __init__(self, policy: RolePolicy) -> None:
         self.policy = policy
 
-    def caller(self, handler: SecretsHandler) -> Caller | None:
+    async def caller(self, handler: SecretsHandler) -> Caller | None:
         user = handler.current_user
         if user is None:
             return None
