@@ -90,6 +90,7 @@ class SecretsRuntime:
         self._marker = changes.marker
         if not first and changes.touched != frozenset():
             self.tokens.forget(changes.names("token"))
+            self.connections.forget(changes.names("connection"))
             for listener in self._feed_listeners:
                 listener(changes)
         return changes

@@ -9,8 +9,10 @@ connection itself names: defining the connection is the admin's decision to send
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from types import EllipsisType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,19 +103,46 @@ def validate_headers(raw: object) -> dict[str, str]:
 
 
 class ConnectionsService:
+    """Connection use cases; records are cached in memory for the proxy's hot path.
+
+    The cache holds names and settings only (no value), is emptied by every change made
+    through this process at once, and by other processes' changes through the store's change
+    feed (the runtime calls :meth:`forget`), so a proxied call reads no database.
+    """
+
     def __init__(self, secrets: SecretsService) -> None:
         self.secrets = secrets
         self.store = secrets.store
+        self._cache: dict[str, ConnectionRecord | None] = {}
+        self._lock = threading.Lock()
+
+    def forget(self, names: Iterable[str] | None) -> None:
+        """Drop cached records (None: all of them)."""
+        with self._lock:
+            if names is None:
+                self._cache.clear()
+            else:
+                for name in names:
+                    self._cache.pop(name, None)
 
     def list(self) -> list[ConnectionRecord]:
         return self.store.list_connections()
 
     def get(self, raw_name: object) -> ConnectionRecord:
         name = normalize_connection_name(raw_name)
-        record = self.store.get_connection(name)
+        record = self.cached(name)
+        if record is ...:
+            record = self.store.get_connection(name)
+            with self._lock:
+                self._cache[name] = record
         if record is None:
             raise NotFound(f"No connection named {name}.")
         return record
+
+    def cached(self, raw_name: object) -> ConnectionRecord | EllipsisType | None:
+        """The cached record (None: known not to exist), or ``...`` when not cached."""
+        with self._lock:
+            return self._cache.get(normalize_connection_name(raw_name), ...)
 
     def create(self, actor: str, body: Mapping[str, Any]) -> ConnectionRecord:
         record, secret = self._build(actor, body, existing=None)
@@ -154,6 +183,7 @@ class ConnectionsService:
             tx.put_connection(saved)
             if existing and existing.owns_secret and existing.secret != record.secret:
                 self._delete_owned_secret(tx, existing, result)
+        self.forget([record.name])
         self.secrets.changed(result)
         return saved
 
@@ -167,6 +197,7 @@ class ConnectionsService:
                 raise NotFound(f"No connection named {name}.")
             tx.delete_connection(name)
             self._delete_owned_secret(tx, existing, result)
+        self.forget([name])
         self.secrets.changed(result)
         return existing
 

@@ -169,7 +169,10 @@ class SecretsService:
             raise InvalidInput("kind must be one of: user, system, all.")
         records = self.store.list_secrets(owner=owner, kind=kind)
         users = used_by(self.store.list_connections())
-        return [replace(r, used_by=tuple(users.get(r.name, ()))) for r in records]
+        if not users:
+            return records
+        return [replace(r, used_by=tuple(users[r.name])) if r.name in users else r
+                for r in records]
 
     def get(self, raw_name: object) -> SecretRecord:
         name = normalize_name(raw_name)

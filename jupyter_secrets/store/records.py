@@ -20,7 +20,7 @@ def now_iso(now: datetime | None = None) -> str:
     return now.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecretRecord:
     """A secret's metadata: everything about it except its value."""
 
