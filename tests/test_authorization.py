@@ -46,6 +46,7 @@ MATRIX: dict[tuple[str, str, str], tuple[int, int, int, int, int, int]] = {
     ("POST", "request", "request"): (200, 200, 403, 200, 200, 403),
     ("POST", "scan", "scan"): (200, 403, 403, 403, 403, 403),
     ("GET", "info", ""): (200, 200, 403, 200, 200, 403),
+    ("GET", "env", ""): (200, 200, 403, 200, 200, 403),
     # Only a user's server in client mode (a server token) mints kernel tokens or asks for
     # redactions: inside a Jupyter server nobody has one (tests/test_service.py covers them).
     ("POST", "kernel-tokens", "kernel"): (403, 403, 403, 403, 403, 403),

@@ -165,6 +165,10 @@ class SecretsHandler(web.RequestHandler):
         """What a front-end needs from this app to call back (the Hub's XSRF token)."""
         return {}
 
+    def full_api_url(self) -> str:
+        """This API's absolute URL as the caller reached it."""
+        return f"{self.request.protocol}://{self.request.host}{self.api_url()}"
+
     def api_url(self, *parts: str) -> str:
         """The absolute path of an API resource below this app's base URL."""
         segments = [str(self.settings.get("base_url", "/")), API_PATH, *parts]

@@ -3,9 +3,13 @@ text a server asks to have redacted (saves, error logs) without holding any valu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from ..errors import InvalidInput
+from ..services.connections import kernel_env
 from ..services.tokens import digest_of, token_from_headers
+from ..validation import validate_http_url
 from .base import Route, SecretsHandler, http_error
 
 MAX_KERNEL_IDS = 1000
@@ -26,13 +30,22 @@ class KernelTokensHandler(ServerCredentialHandler):
     async def post(self) -> None:
         """A kernel is starting: mint its token, for this server's user."""
         server_id = self.server_id()
-        body = self.read_json(allowed={"kernel_id"}, required=frozenset({"kernel_id"}))
+        body = self.read_json(allowed={"kernel_id", "api_url"},
+                              required=frozenset({"kernel_id"}))
         kernel_id = body["kernel_id"]
         if not isinstance(kernel_id, str) or not 0 < len(kernel_id) <= 128:
             raise http_error(422, "kernel_id must be a string of 1 to 128 characters.")
+        try:  # how this server's kernels reach the service, for the provider variables
+            api_url = validate_http_url(body.get("api_url") or self.full_api_url(), "api_url")
+        except InvalidInput as error:
+            raise http_error(422, str(error)) from None
         token = await self.call(self.runtime.tokens.mint_kernel, self.caller.name, kernel_id,
                                 server_id=server_id)
-        self.write_json({"token": token, "username": self.caller.name}, status=201)
+        kernel = replace(self.caller, channel="kernel", kernel_id=kernel_id)
+        env = kernel_env(await self.call(self.runtime.connections.list), kernel,
+                         f"{api_url.rstrip('/')}/proxy", token)
+        self.write_json({"token": token, "username": self.caller.name, "env": env},
+                        status=201)
 
 
 class KernelTokenHandler(ServerCredentialHandler):

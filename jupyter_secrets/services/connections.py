@@ -28,6 +28,7 @@ from ..validation import (
     validate_http_url,
     validate_shared_with,
 )
+from .access import Caller
 from .presets import PRESETS
 from .secrets import Metadata, PutValue, SecretsService
 
@@ -40,7 +41,12 @@ SCHEMES = {"bearer": (), "header": ("header",), "basic": ("username",), "query":
            "none": ()}
 MAX_HEADERS = 32
 FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value",
-          "shared_with"}
+          "shared_with", "export_env", "env"}
+MAX_ENV = 16
+_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_ENV_TEMPLATE_RE = re.compile(r"\{(base_url|token)\}")
+#: Never set by a connection: ours, and variables that change what code a kernel runs.
+_ENV_RESERVED = re.compile(r"JUPYTER_SECRETS_.*|PATH|HOME|LD_.*|PYTHON.*|DYLD_.*|JPY_.*")
 
 
 def normalize_connection_name(raw: object) -> str:
@@ -86,6 +92,42 @@ def validate_auth(raw: object) -> dict[str, str]:
             raise InvalidInput("A basic-auth username may not contain ':' or control characters.")
         auth[key] = value
     return auth
+
+
+def validate_env(raw: object) -> dict[str, str]:
+    """Variables a connection exports to kernels: names, and values with ``{base_url}`` and
+    ``{token}`` (the kernel's own token) only; never a ``{{secrets.NAME}}``."""
+    if not isinstance(raw, Mapping) or len(raw) > MAX_ENV:
+        raise InvalidInput(f"env must be an object of at most {MAX_ENV} VARIABLE: template pairs, "
+                           'like {"OPENAI_BASE_URL": "{base_url}", "OPENAI_API_KEY": "{token}"}.')
+    env: dict[str, str] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _ENV_NAME_RE.fullmatch(name):
+            raise InvalidInput(f"{name!r} is not a valid environment variable name.")
+        if _ENV_RESERVED.fullmatch(name):
+            raise InvalidInput(f"{name} cannot be set by a connection.")
+        if (not isinstance(value, str) or len(value) > 2048 or contains_header_unsafe(value)
+                or find_names(value) or "{" in _ENV_TEMPLATE_RE.sub("", value)
+                or "}" in _ENV_TEMPLATE_RE.sub("", value)):
+            raise InvalidInput(f"The value of {name} must be one line of text where only "
+                               "{base_url} and {token} are filled in.")
+        env[name] = value
+    return env
+
+
+def kernel_env(
+    connections: Iterable[ConnectionRecord], caller: Caller, proxy_url: str, token: str
+) -> dict[str, str]:
+    """What a kernel of ``caller`` gets from the connections shared with them that export
+    their environment: proxy URLs and the kernel's own token, never a value."""
+    env: dict[str, str] = {}
+    for record in sorted(connections, key=lambda r: r.name):
+        if record.env is None or caller.grant(record.shared_with) is None:
+            continue
+        base = f"{proxy_url.rstrip('/')}/{record.name}"
+        for name, template in record.env.items():
+            env[name] = template.replace("{base_url}", base).replace("{token}", token)
+    return env
 
 
 def validate_headers(raw: object) -> dict[str, str]:
@@ -235,6 +277,16 @@ class ConnectionsService:
         description = validate_description(body.get("description", base.description))
         shared_with = (validate_shared_with(body["shared_with"]) if "shared_with" in body
                        else base.shared_with)
+        env = base.env
+        if "export_env" in body:
+            if not isinstance(body["export_env"], bool):
+                raise InvalidInput("export_env must be true or false.")
+            env = (dict(preset.env) if preset.env else None) if body["export_env"] else None
+            if body["export_env"] and not preset.env and "env" not in body:
+                raise InvalidInput(f"The {preset_name} preset has no environment variables: "
+                                   "give them in env.")
+        if body.get("env") is not None:
+            env = validate_env(body["env"])
         secret_name = base.secret
         owns_secret = base.owns_secret
         put: PutValue | None = None
@@ -259,6 +311,6 @@ class ConnectionsService:
         record = ConnectionRecord(
             name=name, preset=preset_name, base_url=base_url, secret=secret_name, auth=auth,
             headers=headers, description=description, owns_secret=owns_secret,
-            shared_with=shared_with, updated_by=actor,
+            shared_with=shared_with, env=env, updated_by=actor,
         )
         return record, put

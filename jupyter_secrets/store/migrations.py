@@ -126,6 +126,10 @@ SQLITE_MIGRATIONS: list[Migration] = [
         "ALTER TABLE connections ADD COLUMN shared_with TEXT",
         "ALTER TABLE audit ADD COLUMN grant_ TEXT",
     ]),
+    (8, [
+        # Environment variables a connection exports to kernels (NULL: none).
+        "ALTER TABLE connections ADD COLUMN env TEXT",
+    ]),
 ]
 
 
@@ -225,6 +229,9 @@ POSTGRES_MIGRATIONS: list[Migration] = [
         "ALTER TABLE secrets ADD COLUMN shared_with TEXT",
         "ALTER TABLE connections ADD COLUMN shared_with TEXT",
         "ALTER TABLE audit ADD COLUMN grant_ TEXT",
+    ]),
+    (3, [
+        "ALTER TABLE connections ADD COLUMN env TEXT",
     ]),
 ]
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -79,7 +80,7 @@ _METADATA = (
 )
 _SEALED = f"{_METADATA}, wrapped_key, ciphertext"
 _CONNECTION = ("name, preset, base_url, secret, auth, headers, description, owns_secret, "
-               "created_at, created_by, updated_at, updated_by, shared_with")
+               "created_at, created_by, updated_at, updated_by, shared_with, env")
 _AUDIT = ("id, time, username, action, secrets, kernel_id, notebook_path, connection, host, "
           "method, path, status, bytes, duration_ms, reason, grant_")
 _AUDIT_INSERT = _AUDIT.removeprefix("id, ")
@@ -168,6 +169,7 @@ def _connection(row: Row) -> ConnectionRecord:
         headers=row[5], description=row[6], owns_secret=row[7], created_at=row[8],
         created_by=row[9], updated_at=row[10], updated_by=row[11],
         shared_with=SharedWith.from_json(row[12]),
+        env=json.loads(row[13]) if row[13] is not None else None,
     )
 
 
@@ -175,7 +177,7 @@ def _connection_args(record: ConnectionRecord) -> tuple[object, ...]:
     return (record.name, record.preset, record.base_url, record.secret, Json(record.auth),
             Json(record.headers), record.description, record.owns_secret, record.created_at,
             record.created_by, record.updated_at, record.updated_by,
-            _shared(record.shared_with))
+            _shared(record.shared_with), None if record.env is None else json.dumps(record.env))
 
 
 def _audit(row: Row) -> AuditRecord:
@@ -216,7 +218,7 @@ def _secret_args(record: SecretRecord, sealed: Sealed) -> tuple[object, ...]:
 _INSERT_SECRET = (f"INSERT INTO secrets ({_SEALED}) VALUES "  # noqa: S608 - constant columns
                   f"({', '.join(['%s'] * 17)})")
 _INSERT_CONNECTION = (
-    f"INSERT INTO connections ({_CONNECTION}) VALUES ({', '.join(['%s'] * 13)})"  # noqa: S608
+    f"INSERT INTO connections ({_CONNECTION}) VALUES ({', '.join(['%s'] * 14)})"  # noqa: S608
 )
 
 

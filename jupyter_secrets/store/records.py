@@ -79,6 +79,9 @@ class ConnectionRecord:
     description: str = ""
     owns_secret: bool = False  # the secret is a system secret created with the connection
     shared_with: SharedWith | None = None
+    #: Variables kernels get for this connection (None: none), values are templates with
+    #: ``{base_url}`` (the proxy URL for it) and ``{token}`` (the kernel's own token).
+    env: dict[str, str] | None = None
     created_at: str = ""
     created_by: str = ""
     updated_at: str = ""
@@ -102,6 +105,8 @@ class ConnectionRecord:
             "description": self.description,
             "owns_secret": self.owns_secret,
             "shared_with": shared_json(self.shared_with),
+            "export_env": self.env is not None,
+            "env": dict(self.env) if self.env is not None else None,
             "created_at": self.created_at,
             "created_by": self.created_by,
             "updated_at": self.updated_at,
