@@ -17,6 +17,10 @@ Endpoints:
 * ``POST /v1/messages``: Anthropic-compatible (``anthropic-version`` and the key in
   ``x-api-key``, or as ``Authorization: Bearer``, which is what the anthropic 2.x SDK
   sends), JSON or SSE with Anthropic's event types.
+* ``POST /openai/v1/chat/completions`` (Groq, Bedrock), ``POST /openai/deployments/{d}/chat/
+  completions?api-version=...`` (Azure OpenAI: the key in ``api-key``), ``POST /v1[beta]/
+  models/{m}:generateContent`` and ``:streamGenerateContent?alt=sse`` (Gemini: ``x-goog-api-key``),
+  ``POST /v2/chat`` (Cohere, JSON or SSE), ``GET /user`` (GitHub's REST API).
 * ``ANY /echo/...``: the request as JSON (method, path, query, headers, body), for scrubbing.
 * ``GET /echo-header?name=X``: request header ``X`` copied into response header ``X-Echo``.
 * ``GET /redirect?to=URL&code=302[&placeholder=NAME]`` (the Location then asks for
@@ -129,8 +133,11 @@ class _Base(RequestHandler):
 
 
 class OpenAIChatHandler(_Base):
-    async def post(self) -> None:
-        if self.request.headers.get("Authorization") != f"Bearer {self.upstream.api_key}":
+    def key_ok(self) -> bool:
+        return self.request.headers.get("Authorization") == f"Bearer {self.upstream.api_key}"
+
+    async def post(self, *_args: str) -> None:
+        if not self.key_ok():
             self.send_json(
                 401,
                 {
@@ -367,6 +374,101 @@ class StatusHandler(_Base):
     get = post = put = patch = delete = _status
 
 
+class AzureChatHandler(OpenAIChatHandler):
+    """Azure OpenAI: the key in ``api-key`` and an ``api-version`` query parameter."""
+
+    def key_ok(self) -> bool:
+        return (self.request.headers.get("api-key") == self.upstream.api_key
+                and bool(self.get_query_argument("api-version", "")))
+
+
+class GeminiHandler(_Base):
+    """``POST /v1[beta]/models/{model}:generateContent`` (or ``:streamGenerateContent?alt=sse``),
+    the key in ``x-goog-api-key``, as Google's Gemini API."""
+
+    async def post(self, model: str, method: str) -> None:
+        if self.request.headers.get("x-goog-api-key") != self.upstream.api_key:
+            self.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                           "message": "API key not valid."}})
+            return
+
+        def answer(text: str, finish: str | None) -> dict[str, Any]:
+            candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"},
+                                         "index": 0}
+            if finish:
+                candidate["finishReason"] = finish
+            return {"candidates": [candidate], "modelVersion": model, "usageMetadata": {
+                "promptTokenCount": 5, "candidatesTokenCount": 3, "totalTokenCount": 8}}
+
+        if method == "generateContent":
+            self.send_json(200, answer(CONTENT, "STOP"))
+            return
+        self.start_sse()
+        for index, piece in enumerate(CONTENT_PIECES):
+            if index:
+                await asyncio.sleep(self.upstream.stream_delay)
+            last = index == len(CONTENT_PIECES) - 1
+            await self.send_event(json.dumps(answer(piece, "STOP" if last else None)))
+
+
+class CohereChatHandler(_Base):
+    """``POST /v2/chat``: Cohere's chat, JSON or SSE with its event types, Bearer key."""
+
+    async def post(self) -> None:
+        if self.request.headers.get("Authorization") != f"Bearer {self.upstream.api_key}":
+            self.send_json(401, {"message": "invalid api token"})
+            return
+        body = self.json_body() or {}
+        usage = {"billed_units": {"input_tokens": 5, "output_tokens": 3},
+                 "tokens": {"input_tokens": 5, "output_tokens": 3}}
+        if not body.get("stream"):
+            self.send_json(200, {"id": "cohere-upstream", "finish_reason": "COMPLETE",
+                                 "message": {"role": "assistant",
+                                             "content": [{"type": "text", "text": CONTENT}]},
+                                 "usage": usage})
+            return
+        events: list[dict[str, Any]] = [
+            {"type": "message-start", "id": "cohere-upstream",
+             "delta": {"message": {"role": "assistant", "content": []}}},
+            {"type": "content-start", "index": 0,
+             "delta": {"message": {"content": {"type": "text", "text": ""}}}},
+            *({"type": "content-delta", "index": 0,
+               "delta": {"message": {"content": {"text": piece}}}} for piece in CONTENT_PIECES),
+            {"type": "content-end", "index": 0},
+            {"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": usage}},
+        ]
+        self.start_sse()
+        for index, event in enumerate(events):
+            if index:
+                await asyncio.sleep(self.upstream.stream_delay)
+            await self.send_event(json.dumps(event), event=event["type"])
+
+
+class GitHubUserHandler(_Base):
+    """``GET /user``: GitHub's REST API (Bearer key, ``X-GitHub-Api-Version``)."""
+
+    def get(self) -> None:
+        headers = self.request.headers
+        if headers.get("Authorization") != f"Bearer {self.upstream.api_key}":
+            self.send_json(401, {"message": "Bad credentials"})
+        elif not headers.get("X-GitHub-Api-Version"):
+            self.send_json(400, {"message": "X-GitHub-Api-Version is required here"})
+        else:
+            self.send_json(200, {"login": "octocat", "id": 1})
+
+
+#: Provider look-alikes beside OpenAI's and Anthropic's: Mistral, Together and Hugging Face's
+#: router speak OpenAI's ``/v1/chat/completions``; Groq and Bedrock serve it below
+#: ``/openai/v1``.
+PROVIDER_ROUTES: list[tuple[str, type[_Base]]] = [
+    (r"/openai/v1/chat/completions", OpenAIChatHandler),
+    (r"/openai/deployments/([^/]+)/chat/completions", AzureChatHandler),
+    (r"/v1(?:beta)?/models/([^/:]+):(generateContent|streamGenerateContent)", GeminiHandler),
+    (r"/v2/chat", CohereChatHandler),
+    (r"/user", GitHubUserHandler),
+]
+
+
 def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Application:
     """The upstream as a plain tornado ``Application`` (records into ``app.upstream``)."""
     settings = _Settings(api_key=api_key, stream_delay=stream_delay)
@@ -383,6 +485,7 @@ def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Appl
             (r"/stream-then-fail", StreamThenFailHandler, args),
             (r"/status/([1-5][0-9][0-9])", StatusHandler, args),
             (r"/encoded", EncodedHandler, args),
+            *((path, handler, args) for path, handler in PROVIDER_ROUTES),
         ],
     )
     app.upstream = settings  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
@@ -26,16 +26,17 @@ from ..egress.outbound import CallSpec, UpstreamResponse
 from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
 from ..protocol import ERROR_HEADER, LOGGER_NAME, OVERHEAD_HEADER
 from ..services.audit import split_destination
+from ..services.tokens import KEY_HEADERS, token_from_headers
 from ..store import ConnectionRecord
 from ..validation import validate_header, validate_http_url
 from .base import Route, SecretsHandler, http_error, status_for
 
-# Caller headers never forwarded: hop-by-hop, the caller's credentials for *this* server,
-# and what the client recomputes.
+# Caller headers never forwarded: hop-by-hop, the caller's credentials for *this* server
+# (wherever an SDK puts its key: ``KEY_HEADERS``), and what the client recomputes.
 REQUEST_HEADERS_DROPPED = {
     "host", "connection", "keep-alive", "proxy-authorization", "proxy-connection", "te",
     "trailer", "transfer-encoding", "upgrade", "content-length", "cookie", "authorization",
-    "x-api-key", "api-key", "x-xsrftoken", "x-csrftoken", "origin", "referer",
+    *KEY_HEADERS, "x-xsrftoken", "x-csrftoken", "origin", "referer",
     "accept-encoding", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
 }
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -83,6 +84,9 @@ class EgressHandler(SecretsHandler):
                 raise
             self._finished = True  # nobody is left to answer
         finally:
+            # The call is over: a hang-up from now on (an SDK closes as soon as it has read
+            # ``data: [DONE]``) must not cancel the audit record.
+            self._relay_task = None
             await self._audit_call(spec, upstream, failure, started)
 
     async def _audit_call(
@@ -163,12 +167,17 @@ class ProxyHandler(EgressHandler):
             raise http_error(404, f"No connection named {record.name}.")
         base = record.base_url.rstrip("/")
         url = f"{base}/{path.lstrip('/')}" if path else base
+        token = token_from_headers(self.request.headers)
         if self.request.query:
+            if token and token in unquote(self.request.query):
+                raise http_error(400, "The query string holds your kernel token, which never "
+                                 "goes upstream: send it in the Authorization header only (the "
+                                 "proxy puts the connection's key where the provider wants it).")
             url += "?" + self.request.query
         spec = CallSpec(
             method=self.request.method or "GET",
             url=url,
-            headers=self._forwarded_headers(record.headers),
+            headers=self._forwarded_headers(record, token),
             connection_headers=list(record.headers.items()),
             content=self.request.body or None,
             auth=record.auth,
@@ -185,12 +194,19 @@ class ProxyHandler(EgressHandler):
             raise http_error(404, f"No connection named {name.strip().lower()}.")
         return record
 
-    def _forwarded_headers(self, connection_headers: dict[str, str]) -> list[tuple[str, str]]:
-        overridden = {k.lower() for k in connection_headers}
+    def _forwarded_headers(
+        self, record: ConnectionRecord, token: str | None
+    ) -> list[tuple[str, str]]:
+        """The caller's headers less ours, the connection's own (its auth header included),
+        and any other copy of the caller's token: it never goes upstream."""
+        overridden = {k.lower() for k in record.headers}
+        if record.auth.get("header"):
+            overridden.add(record.auth["header"].lower())
         kept = [
             (k, v) for k, v in self.request.headers.get_all()
             if k.lower() not in REQUEST_HEADERS_DROPPED and k.lower() not in overridden
             and "{{" not in v  # callers cannot smuggle placeholders in through the proxy
+            and (token is None or token not in v)
         ]
         return kept
 

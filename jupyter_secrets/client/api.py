@@ -137,13 +137,27 @@ class Connection:
     def _path(self, path: str) -> str:
         return f"proxy/{self.name}/{path.lstrip('/')}"
 
-    def sdk_kwargs(self) -> dict[str, str]:
-        """``base_url`` and ``api_key`` for OpenAI/Anthropic-style SDKs.
+    def sdk_kwargs(self, sdk: str | None = None) -> dict[str, Any]:
+        """Keyword arguments for the SDK client of this connection's preset, at the proxy.
 
+        ``OpenAI(**kw)``, ``Anthropic(**kw)``, ``cohere.ClientV2(**kw)``, ``Groq(**kw)``,
+        ``InferenceClient(**kw)`` take ``base_url`` and ``api_key``; the others take their
+        own names: ``genai.Client(**kw)`` (``api_key``, ``http_options``),
+        ``Mistral(**kw)`` (``server_url``), ``AzureOpenAI(**kw)`` (``azure_endpoint``,
+        ``api_version``). ``sdk="openai"`` gives ``OpenAI(**kw)`` arguments for presets
+        with an OpenAI-compatible API (Hugging Face's router, Groq, Together, Mistral...).
         The ``api_key`` is this kernel's token, not the secret: the server swaps it for the
         real key on the way out, and it stops working when the kernel shuts down.
         """
-        return {"base_url": self.base_url, "api_key": endpoint().token}
+        preset = _call("GET", f"connections/{self.name}").json().get("preset", "http")
+        sdks = _preset_sdks(preset)
+        if sdk is None:
+            sdk = next(iter(sdks))
+        if sdk not in sdks:
+            raise ValueError(f"Connection {self.name} (preset {preset}) has arguments for: "
+                             f"{', '.join(sdks)}; not for {sdk!r}.")
+        filled: dict[str, Any] = _fill(sdks[sdk], self.base_url, endpoint().token)
+        return filled
 
     def request(self, method: str, path: str = "", **kwargs: Any) -> httpx.Response:
         return _call(method, self._path(path), proxied=True, **kwargs)
@@ -197,6 +211,27 @@ class Connection:
                 await response.aread()
                 raise server_error(response)
             yield response
+
+
+_DEFAULT_SDKS: dict[str, Any] = {"openai": {"base_url": "{base_url}", "api_key": "{token}"}}
+_presets: dict[str, dict[str, Any]] = {}  # server URL -> preset name -> SDK templates
+
+
+def _preset_sdks(preset: str) -> dict[str, Any]:
+    """A preset's SDK argument templates (``GET presets``, read once per server)."""
+    url = endpoint().url
+    if url not in _presets:
+        listed = _call("GET", "presets").json()["presets"]
+        _presets[url] = {p["name"]: p.get("sdks") or _DEFAULT_SDKS for p in listed}
+    return dict(_presets[url].get(preset) or _DEFAULT_SDKS)
+
+
+def _fill(template: Any, base_url: str, token: str) -> Any:
+    if isinstance(template, dict):
+        return {k: _fill(v, base_url, token) for k, v in template.items()}
+    if isinstance(template, str):
+        return template.replace("{base_url}", base_url).replace("{token}", token)
+    return template
 
 
 def connection(name: str) -> Connection:

@@ -29,7 +29,7 @@ from ..validation import (
     validate_shared_with,
 )
 from .access import Caller
-from .presets import PRESETS
+from .presets import PRESETS, missing_base_url
 from .secrets import Metadata, PutValue, SecretsService
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -269,7 +269,10 @@ class ConnectionsService:
             name, preset_name, preset.base_url or "", None, dict(preset.auth),
             dict(preset.headers),
         )
-        base_url = validate_base_url(body.get("base_url", base.base_url or preset.base_url))
+        raw_url = body.get("base_url", base.base_url or preset.base_url)
+        if raw_url is None or (isinstance(raw_url, str) and not raw_url.strip()):
+            raise InvalidInput(missing_base_url(preset_name))
+        base_url = validate_base_url(raw_url)
         auth = validate_auth(body.get("auth", base.auth))
         headers = validate_headers(body.get("headers", base.headers))
         if existing is None:

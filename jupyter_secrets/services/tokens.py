@@ -52,16 +52,23 @@ def kind_of(token: str) -> TokenKind | None:
     return None
 
 
+#: Headers SDKs put a key in, besides ``Authorization``: Anthropic's, Gemini's, Azure's.
+#: The proxy never forwards them (``api/egress.py``), nor any header holding the token.
+KEY_HEADERS = ("x-api-key", "x-goog-api-key", "api-key")
+
+
 def token_from_headers(headers: Mapping[str, str]) -> str | None:
-    """One of our tokens from where SDKs put a key: ``Authorization`` or ``x-api-key``."""
+    """One of our tokens from where SDKs put a key: ``Authorization: Bearer|token`` or one
+    of :data:`KEY_HEADERS`. Never the query string: URLs end up in access logs."""
     authorization = headers.get("Authorization", "")
     scheme, _, value = authorization.partition(" ")
     value = value.strip()
     if scheme.lower() in ("bearer", "token") and kind_of(value):
         return value
-    api_key = headers.get("x-api-key", "").strip()
-    if kind_of(api_key):
-        return api_key
+    for name in KEY_HEADERS:
+        api_key = headers.get(name, "").strip()
+        if kind_of(api_key):
+            return api_key
     return None
 
 
