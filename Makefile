@@ -14,7 +14,7 @@ PORT ?= 8888
 # never edits tracked files. The folder ignores itself for git.
 WORKSPACE ?= workspace
 
-.PHONY: install run workspace test lint bench browser-deps postgres-deps clean
+.PHONY: install run workspace test lint bench browser-deps postgres-deps curl-deps clean
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
+	fi
+
+# tests/test_other_kernels.py runs curl the way an R, Julia or JavaScript kernel calls the proxy.
+curl-deps:
+	@if ! command -v curl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; \
+	  else echo "Install curl (sudo apt-get install curl) for the other-kernels test" >&2; exit 1; fi; \
 	fi
 
 postgres-deps:
@@ -49,7 +57,7 @@ run: install workspace
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  --ServerApp.root_dir=$(WORKSPACE) --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
 
-test: install browser-deps postgres-deps
+test: install browser-deps postgres-deps curl-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
