@@ -460,10 +460,10 @@ class Egress:
                 raise UpstreamFailed(f"More than {self.max_redirects} redirects; not followed.")
             assert response is not None
             body = await _decodable_body(response)
-            headers = [
-                (k, scrubber.scrub_text(v)) for k, v in response.headers.multi_items()
+            headers = scrubber.scrub_headers([
+                (k, v) for k, v in response.headers.multi_items()
                 if k.lower() not in RESPONSE_HEADERS_DROPPED
-            ]
+            ])
             yield UpstreamResponse(
                 status=response.status_code,
                 reason=response.reason_phrase,
