@@ -195,6 +195,7 @@ class UsageRecorder:
     def _write(self, names: list[str]) -> None:
         try:
             self.service.store.record_use(Counter(names), now_iso())
+            self.service.forget_listing()  # listings show use counts
         except Exception:  # bookkeeping must never break calls
             log.warning("jupyter-secrets: could not record use of %s", ", ".join(set(names)))
 
