@@ -49,7 +49,9 @@ RESPONSE_HEADERS_DROPPED = {
 }
 # Only encodings httpx decodes are asked for, so every byte relayed can be scrubbed; any
 # other Content-Encoding in an answer is refused (httpx would pass such bytes through raw).
-DECODABLE_ENCODINGS = tuple(e for e in SUPPORTED_DECODERS if e != "identity")
+# gzip and deflate only, whatever optional decoders httpx found installed (zstandard comes
+# with langsmith, brotli with others): what the proxy accepts must not depend on them.
+DECODABLE_ENCODINGS = tuple(e for e in ("gzip", "deflate") if e in SUPPORTED_DECODERS)
 ACCEPT_ENCODING = ", ".join(DECODABLE_ENCODINGS)
 # A body still compressed after decoding what the upstream declared (gzip inside gzip, a
 # zstd or xz stream) cannot be scrubbed either. Brotli has no magic number: since it is
@@ -222,7 +224,7 @@ async def _decodable_body(response: httpx.Response) -> AsyncIterator[bytes]:
     """
     codings = [c.strip().lower() for c in response.headers.get_list("content-encoding",
                                                                        split_commas=True)]
-    unknown = [c for c in codings if c and c not in SUPPORTED_DECODERS]
+    unknown = [c for c in codings if c and c not in (*DECODABLE_ENCODINGS, "identity")]
     host = response.url.host
     if unknown:
         raise UpstreamFailed(
