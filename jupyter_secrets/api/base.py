@@ -150,7 +150,8 @@ class SecretsHandler(web.RequestHandler):
             return
         caller = await self.identity.caller(self)
         if caller is None:
-            raise web.HTTPError(403, "Sign in to use the secrets API.")
+            problem = getattr(self, "token_problem", None)
+            raise http_error(403, problem or "Sign in to use the secrets API.")
         unavailable = self.settings.get(UNAVAILABLE_KEY)
         if unavailable:
             raise http_error(503, f"jupyter-secrets is unavailable: {unavailable}")

@@ -23,7 +23,7 @@ from tornado.iostream import StreamClosedError
 from ..boundary.hosts import normalize_host_pattern
 from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
 from ..egress.outbound import CallSpec, UpstreamResponse
-from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
+from ..errors import EgressRefused, InvalidInput, RateLimited, SecretsError, UpstreamFailed
 from ..protocol import ERROR_HEADER, LOGGER_NAME, OVERHEAD_HEADER
 from ..services.audit import split_destination
 from ..store import ConnectionRecord
@@ -61,12 +61,15 @@ class EgressHandler(SecretsHandler):
             self._relay_task.cancel()
         super().on_connection_close()
 
-    async def relay(self, spec: CallSpec) -> None:
+    async def relay(self, spec: CallSpec, limited: ConnectionRecord | None = None) -> None:
         self._relay_task = asyncio.current_task()
         started = time.perf_counter()
         upstream: UpstreamResponse | None = None
         failure: SecretsError | None = None
         try:
+            if limited is not None:  # counted in the store: limits hold across processes
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.runtime.limits.connection_call, limited, self.caller.name)
             async with self.runtime.egress.call(spec, self.caller) as upstream:
                 await self._relay(upstream)
         except UpstreamFailed as error:
@@ -90,7 +93,7 @@ class EgressHandler(SecretsHandler):
         started: float,
     ) -> None:
         """One event per call: names, destination (no query), status, bytes, time, reason."""
-        refused = isinstance(failure, (EgressRefused, UnknownPlaceholder))
+        refused = isinstance(failure, (EgressRefused, UnknownPlaceholder, RateLimited))
         host, path = split_destination(spec.url)
         await self.audit(
             "refused_call" if refused else "proxy_call" if spec.connection else "request_call",
@@ -177,7 +180,8 @@ class ProxyHandler(EgressHandler):
             extra_allowed={name: [_host_pattern(record.base_url)]
                            for name in record.secrets_used()},
         )
-        await self.relay(spec)
+        limits = record.rate_limit is not None or record.daily_quota is not None
+        await self.relay(spec, record if limits else None)
 
     @staticmethod
     def _found(record: ConnectionRecord | None, name: str) -> ConnectionRecord:

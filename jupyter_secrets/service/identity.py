@@ -53,6 +53,7 @@ class ServiceIdentity:
             return Caller(self.admin_name, "admin", "session")
         record = self.tokens.resolve(credential)
         if record is None:
+            handler.token_problem = self.tokens.why_refused(credential)  # type: ignore[attr-defined]
             return None
         return self.policy.caller(record.username, channel=_CHANNELS[record.kind],
                                   kernel_id=record.kernel_id,

@@ -33,7 +33,8 @@ log = logging.getLogger(LOGGER_NAME)
 ACTIONS = (
     "create", "replace", "delete", "metadata", "batch",
     "connection_create", "connection_update", "connection_delete",
-    "proxy_call", "request_call", "refused_call", "rotate_key", "migrate",
+    "proxy_call", "request_call", "refused_call", "rotate_key", "token_create",
+    "token_revoke", "migrate",
 )
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -41,7 +41,8 @@ SCHEMES = {"bearer": (), "header": ("header",), "basic": ("username",), "query":
            "none": ()}
 MAX_HEADERS = 32
 FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value",
-          "shared_with", "export_env", "env"}
+          "shared_with", "export_env", "env", "rate_limit", "daily_quota"}
+MAX_LIMIT = 1_000_000
 MAX_ENV = 16
 _ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 _ENV_TEMPLATE_RE = re.compile(r"\{(base_url|token)\}")
@@ -113,6 +114,15 @@ def validate_env(raw: object) -> dict[str, str]:
                                "{base_url} and {token} are filled in.")
         env[name] = value
     return env
+
+
+def _limit(raw: object, what: str) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_LIMIT:
+        raise InvalidInput(f"{what} must be a whole number of calls from 1 to {MAX_LIMIT}, "
+                           "or null for no limit.")
+    return raw
 
 
 def kernel_env(
@@ -287,6 +297,10 @@ class ConnectionsService:
                                    "give them in env.")
         if body.get("env") is not None:
             env = validate_env(body["env"])
+        rate_limit = (_limit(body["rate_limit"], "rate_limit") if "rate_limit" in body
+                      else base.rate_limit)
+        daily_quota = (_limit(body["daily_quota"], "daily_quota") if "daily_quota" in body
+                       else base.daily_quota)
         secret_name = base.secret
         owns_secret = base.owns_secret
         put: PutValue | None = None
@@ -311,6 +325,7 @@ class ConnectionsService:
         record = ConnectionRecord(
             name=name, preset=preset_name, base_url=base_url, secret=secret_name, auth=auth,
             headers=headers, description=description, owns_secret=owns_secret,
-            shared_with=shared_with, env=env, updated_by=actor,
+            shared_with=shared_with, env=env, rate_limit=rate_limit, daily_quota=daily_quota,
+            updated_by=actor,
         )
         return record, put

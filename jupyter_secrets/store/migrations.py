@@ -130,6 +130,11 @@ SQLITE_MIGRATIONS: list[Migration] = [
         # Environment variables a connection exports to kernels (NULL: none).
         "ALTER TABLE connections ADD COLUMN env TEXT",
     ]),
+    (9, [
+        # Calls per user per minute and per day through a connection (NULL: no limit).
+        "ALTER TABLE connections ADD COLUMN rate_limit INTEGER",
+        "ALTER TABLE connections ADD COLUMN daily_quota INTEGER",
+    ]),
 ]
 
 
@@ -232,6 +237,10 @@ POSTGRES_MIGRATIONS: list[Migration] = [
     ]),
     (3, [
         "ALTER TABLE connections ADD COLUMN env TEXT",
+    ]),
+    (4, [
+        "ALTER TABLE connections ADD COLUMN rate_limit INTEGER",
+        "ALTER TABLE connections ADD COLUMN daily_quota INTEGER",
     ]),
 ]
 

@@ -80,7 +80,8 @@ _METADATA = (
 )
 _SEALED = f"{_METADATA}, wrapped_key, ciphertext"
 _CONNECTION = ("name, preset, base_url, secret, auth, headers, description, owns_secret, "
-               "created_at, created_by, updated_at, updated_by, shared_with, env")
+               "created_at, created_by, updated_at, updated_by, shared_with, env, rate_limit, "
+               "daily_quota")
 _AUDIT = ("id, time, username, action, secrets, kernel_id, notebook_path, connection, host, "
           "method, path, status, bytes, duration_ms, reason, grant_")
 _AUDIT_INSERT = _AUDIT.removeprefix("id, ")
@@ -170,6 +171,7 @@ def _connection(row: Row) -> ConnectionRecord:
         created_by=row[9], updated_at=row[10], updated_by=row[11],
         shared_with=SharedWith.from_json(row[12]),
         env=json.loads(row[13]) if row[13] is not None else None,
+        rate_limit=row[14], daily_quota=row[15],
     )
 
 
@@ -177,7 +179,8 @@ def _connection_args(record: ConnectionRecord) -> tuple[object, ...]:
     return (record.name, record.preset, record.base_url, record.secret, Json(record.auth),
             Json(record.headers), record.description, record.owns_secret, record.created_at,
             record.created_by, record.updated_at, record.updated_by,
-            _shared(record.shared_with), None if record.env is None else json.dumps(record.env))
+            _shared(record.shared_with), None if record.env is None else json.dumps(record.env),
+            record.rate_limit, record.daily_quota)
 
 
 def _audit(row: Row) -> AuditRecord:
@@ -218,7 +221,7 @@ def _secret_args(record: SecretRecord, sealed: Sealed) -> tuple[object, ...]:
 _INSERT_SECRET = (f"INSERT INTO secrets ({_SEALED}) VALUES "  # noqa: S608 - constant columns
                   f"({', '.join(['%s'] * 17)})")
 _INSERT_CONNECTION = (
-    f"INSERT INTO connections ({_CONNECTION}) VALUES ({', '.join(['%s'] * 14)})"  # noqa: S608
+    f"INSERT INTO connections ({_CONNECTION}) VALUES ({', '.join(['%s'] * 16)})"  # noqa: S608
 )
 
 

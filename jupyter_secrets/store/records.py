@@ -82,6 +82,9 @@ class ConnectionRecord:
     #: Variables kernels get for this connection (None: none), values are templates with
     #: ``{base_url}`` (the proxy URL for it) and ``{token}`` (the kernel's own token).
     env: dict[str, str] | None = None
+    #: Calls per user per minute and per day through this connection (None: no limit).
+    rate_limit: int | None = None
+    daily_quota: int | None = None
     created_at: str = ""
     created_by: str = ""
     updated_at: str = ""
@@ -107,6 +110,8 @@ class ConnectionRecord:
             "shared_with": shared_json(self.shared_with),
             "export_env": self.env is not None,
             "env": dict(self.env) if self.env is not None else None,
+            "rate_limit": self.rate_limit,
+            "daily_quota": self.daily_quota,
             "created_at": self.created_at,
             "created_by": self.created_by,
             "updated_at": self.updated_at,

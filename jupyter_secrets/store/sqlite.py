@@ -103,6 +103,8 @@ def _connection(row: sqlite3.Row) -> ConnectionRecord:
         owns_secret=bool(row["owns_secret"]),
         shared_with=SharedWith.from_json(row["shared_with"]),
         env=json.loads(row["env"]) if row["env"] is not None else None,
+        rate_limit=row["rate_limit"],
+        daily_quota=row["daily_quota"],
         created_at=row["created_at"],
         created_by=row["created_by"],
         updated_at=row["updated_at"],
@@ -233,13 +235,15 @@ class SQLiteTransaction(Transaction):
     def put_connection(self, record: ConnectionRecord) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO connections (name, preset, base_url, secret, auth,"
-            " headers, description, owns_secret, shared_with, env, created_at, created_by,"
-            " updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " headers, description, owns_secret, shared_with, env, rate_limit, daily_quota,"
+            " created_at, created_by, updated_at, updated_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.name, record.preset, record.base_url, record.secret,
              json.dumps(record.auth), json.dumps(record.headers), record.description,
              int(record.owns_secret), _shared(record.shared_with),
-             None if record.env is None else json.dumps(record.env), record.created_at,
-             record.created_by, record.updated_at, record.updated_by),
+             None if record.env is None else json.dumps(record.env), record.rate_limit,
+             record.daily_quota, record.created_at, record.created_by, record.updated_at,
+             record.updated_by),
         )
         self._touched("connection", record.name)
 
