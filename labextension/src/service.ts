@@ -7,7 +7,8 @@
  *   person pastes here. It is kept in this tab's sessionStorage only (never localStorage,
  *   never sent to the Jupyter server, never in widget state) until "Forget" or the tab closes.
  * - a JupyterHub service (``/services/<name>/`` on the Hub's origin): the Hub's OAuth cookie
- *   on the service's prefix, and the service's XSRF token (from ``GET me``) on every write.
+ *   on the service's prefix, and the service's XSRF token (from ``GET me``) on every call
+ *   (JupyterHub asks for it on scripted reads too).
  *   A call refused for want of a session opens the service's login page in a small window;
  *   when that page says it is done, the call is made again. Nothing on the page is redrawn,
  *   so open forms, typed fields and filters are as they were.
@@ -29,6 +30,27 @@ export const LOGIN_PAGE = 'login';
 /** sessionStorage key of a standalone service's admin token (one per service API root). */
 export const TOKEN_STORAGE_PREFIX = 'jupyter-secrets:service-token:';
 const POPUP_FEATURES = 'popup=yes,width=560,height=680';
+/** How long after a person's click or key press a sign-in window may open by itself. */
+const GESTURE_MS = 4000;
+
+let lastGesture = -Infinity;
+for (const type of ['pointerdown', 'keydown']) {
+  window.addEventListener(
+    type,
+    event => {
+      if (event.isTrusted) {
+        lastGesture = performance.now();
+      }
+    },
+    true
+  );
+}
+
+/** A person acted just now (browsers let a page open a window only then). */
+function justActed(): boolean {
+  const activation = (navigator as Navigator & { userActivation?: { isActive: boolean } }).userActivation;
+  return performance.now() - lastGesture < GESTURE_MS && (activation?.isActive ?? true);
+}
 
 /** ``GET info`` on the page's server. */
 export interface Info {
@@ -43,8 +65,6 @@ export interface LoginState {
   /** What to tell the person (why a sign-in is needed, what went wrong). */
   note: string;
 }
-
-const isRead = (method: string): boolean => method === 'GET' || method === 'HEAD';
 
 /** Sign-in and retry, shared by both kinds of service login. */
 export abstract class ServiceLogin implements Transport {
@@ -92,10 +112,15 @@ export abstract class ServiceLogin implements Transport {
   /** A person is needed: show it (the Hub login may open its window at once). */
   protected abstract asked(): void;
 
+  /** The request behind :meth:`probe` (``GET me`` with the login as it is). */
+  protected askWho(): Promise<Response> {
+    return this.attempt('GET', URLExt.join(this.root, 'me'), { method: 'GET' });
+  }
+
   /** ``GET me`` with the login as it is now: who we are, or null without a session. */
   probe(): Promise<Me | null> {
     if (!this.probing) {
-      this.probing = this.attempt('GET', URLExt.join(this.root, 'me'), { method: 'GET' })
+      this.probing = this.askWho()
         .then(async response => {
           if (response.status === 403) {
             return null;
@@ -128,17 +153,19 @@ export abstract class ServiceLogin implements Transport {
     if (response.status !== 403) {
       return response;
     }
-    // A 403 is either a refusal (role, policy) or the want of a session: ask who we are,
-    // unless that was the question.
-    const asking = isRead(method) && url.split('?')[0] === URLExt.join(this.root, 'me');
-    const me = asking ? null : await this.probe();
+    // A 403 is a refusal (role, policy), or the want of a session: ask who we are.
+    const me = await this.probe();
     if (me === null) {
       this.invalid();
-      await this.signIn(this.kind === 'hub' ? 'Sign in to the secrets service to continue.' : 'The secrets service refused the token: paste a valid admin token.');
+      await this.signIn(
+        this.kind === 'hub'
+          ? 'Sign in to the secrets service to continue.'
+          : 'The secrets service refused the token: paste a valid admin token.'
+      );
       return this.attempt(method, url, init);
     }
-    if (!isRead(method) && this.kind === 'hub') {
-      return this.attempt(method, url, init); // the probe brought a fresh XSRF token
+    if (this.kind === 'hub') {
+      return this.attempt(method, url, init); // once more, with the XSRF token just learned
     }
     return response;
   }
@@ -291,7 +318,7 @@ export class TokenLogin extends ServiceLogin {
 
 /**
  * A JupyterHub service on the Hub's origin: the Hub's OAuth cookie on the service's prefix,
- * X-XSRFToken (from ``GET me``) on writes, and the service's login page in a small window.
+ * X-XSRFToken (from ``GET me``) on every call, and the service's login page in a small window.
  */
 export class HubLogin extends ServiceLogin {
   readonly kind = 'hub';
@@ -307,16 +334,36 @@ export class HubLogin extends ServiceLogin {
 
   protected attempt(method: string, url: string, init: RequestInit): Promise<Response> {
     const headers = new Headers(init.headers);
-    if (!isRead(method) && this.xsrf) {
-      headers.set('X-XSRFToken', this.xsrf);
+    if (this.xsrf) {
+      headers.set('X-XSRFToken', this.xsrf); // JupyterHub checks it on reads from scripts too
     }
-    return fetch(url, { ...init, method, headers, credentials: 'same-origin', cache: 'no-store' }).catch(error => {
-      throw new ApiError(0, `Could not reach the secrets service at ${this.label}: ${(error as Error).message}`);
+    return this.fetch(url, { ...init, method, headers, credentials: 'same-origin', cache: 'no-store' });
+  }
+
+  /**
+   * ``GET me`` without the XSRF token, which it hands out: a same-origin ``no-cors`` GET is
+   * one of the requests JupyterHub accepts a cookie for without one (and, same-origin, the
+   * answer is readable).
+   */
+  protected askWho(): Promise<Response> {
+    return this.fetch(URLExt.join(this.root, 'me'), {
+      method: 'GET',
+      mode: 'no-cors',
+      credentials: 'same-origin',
+      cache: 'no-store'
     });
   }
 
-  protected async before(method: string): Promise<void> {
-    if (!isRead(method) && !this.xsrf && (await this.probe()) === null) {
+  private async fetch(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      throw new ApiError(0, `Could not reach the secrets service at ${this.label}: ${(error as Error).message}`);
+    }
+  }
+
+  protected async before(_method: string): Promise<void> {
+    if (!this.xsrf && (await this.probe()) === null) {
       await this.signIn('Sign in to the secrets service to continue.');
     }
   }
@@ -327,10 +374,12 @@ export class HubLogin extends ServiceLogin {
     }
   }
 
-  /** With a user's click still fresh the window may open at once; else the Sign in button. */
+  /**
+   * Right after a person's click or key press (opening the sidebar, Save) the window opens
+   * at once; otherwise (a reload started by code) the Sign in button waits for them.
+   */
   protected asked(): void {
-    const activation = (navigator as Navigator & { userActivation?: { isActive: boolean } }).userActivation;
-    if (activation?.isActive) {
+    if (justActed()) {
       this.open();
     }
   }

@@ -203,8 +203,10 @@ def _text(payload: str | bytes) -> str:
     return payload.decode("latin-1") if isinstance(payload, bytes) else payload
 
 
-def watch(page: Any, traffic: Traffic) -> Any:
-    """Record every websocket frame, request body, response body and console line of ``page``."""
+def watch(target: Any, traffic: Traffic) -> Any:
+    """Record every websocket frame, request body, response body and console line of a page,
+    or (given a browser context) of every page in it, popups included from their first
+    request."""
 
     def on_websocket(ws: Any) -> None:
         ws.on("framesent", lambda p: traffic.frames.append((ws.url, _text(p))))
@@ -218,16 +220,24 @@ def watch(page: Any, traffic: Traffic) -> Any:
         except Exception as error:  # redirects and aborted requests have no body
             traffic.responses.append((response.url, f"<no body: {type(error).__name__}>"))
 
-    page.on("websocket", on_websocket)
     def on_request(request: Any) -> None:
         traffic.requests.append((request.method, request.url,
                                  _text(request.post_data_buffer or b"")))
         traffic.sent.append(request)
 
-    page.on("request", on_request)
-    page.on("response", on_response)
-    page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
-    return page
+    def on_page(page: Any) -> None:
+        page.on("websocket", on_websocket)
+        page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
+
+    target.on("request", on_request)
+    target.on("response", on_response)
+    if hasattr(target, "pages"):  # a context: each page's websockets and console
+        target.on("page", on_page)
+        for page in target.pages:
+            on_page(page)
+    else:
+        on_page(target)
+    return target
 
 
 @pytest.fixture
