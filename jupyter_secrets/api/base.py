@@ -163,8 +163,12 @@ class SecretsHandler(web.RequestHandler):
         self._caller = caller
 
     def client_hints(self) -> dict[str, Any]:
-        """What a front-end needs from this app to call back (the Hub's XSRF token)."""
-        return {}
+        """What a front-end needs from this app to call back (the Hub's XSRF token).
+
+        The app's base class says: it comes after the handlers in the MRO (``bind_routes``).
+        """
+        hints = getattr(super(), "client_hints", None)
+        return dict(hints()) if callable(hints) else {}
 
     def full_api_url(self) -> str:
         """This API's absolute URL as the caller reached it."""

@@ -130,6 +130,20 @@ class HubLoginHandler(HubServiceHandler):
         )
 
 
+class HubCallbackHandler(HubOAuthCallbackHandler):
+    """The Hub's OAuth callback with this service's ``HubOAuth``: the one that started the
+    login holds its state (PKCE code verifier) in memory, not ``HubOAuth.instance()``."""
+
+    @property
+    def hub_auth(self) -> HubOAuth:
+        auth: HubOAuth = self.settings[HUB_AUTH_KEY]
+        return auth
+
+    @hub_auth.setter
+    def hub_auth(self, auth: HubOAuth) -> None:
+        pass
+
+
 def hub_routes(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
-    return [(f"{base_url}oauth_callback", HubOAuthCallbackHandler),
+    return [(f"{base_url}oauth_callback", HubCallbackHandler),
             (f"{base_url}login", HubLoginHandler)]

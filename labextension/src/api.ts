@@ -1,8 +1,10 @@
 /**
- * The front-end's only way to the secrets REST API: one client that holds the API's base
- * URL and the login. Inside a Jupyter server that is the page's own server and session
- * (ServerConnection: token or cookie + XSRF); a team deployment builds the client with the
- * secrets service's URL and login instead, and nothing else changes.
+ * The front-end's only way to the secrets REST API: one client that holds where the API is
+ * and how to sign in there. Embedded, that is the page's own Jupyter server and session
+ * (ServerConnection: token or cookie + XSRF). In client mode (the team deployment) it is the
+ * secrets service, with the service's own login (service.ts): the admin token a person typed
+ * in this browser, or the JupyterHub login. The endpoint is found once (``GET info`` on the
+ * page's server) and every view shares the client.
  *
  * Values travel only in the bodies of create/replace calls made here, from the browser.
  * No response of this API carries a value.
@@ -11,6 +13,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { API_PATH, ERROR_HEADER } from './protocol';
+import type { ServiceLogin } from './service';
 
 export type Kind = 'user' | 'system';
 export type Placement = 'header' | 'query' | 'path' | 'body';
@@ -23,7 +26,14 @@ export interface Me {
   role: 'admin' | 'user';
   can_list: boolean;
   can_write: boolean;
+  /** The caller's groups (configured, or the Hub's): what ``shared_with`` can name. */
+  groups?: string[];
+  /** Under JupyterHub, for a cookie session: sent back as X-XSRFToken on writes. */
+  xsrf?: string;
 }
+
+/** Who may use a secret or a connection besides admins. */
+export type SharedWith = 'everyone' | { users: string[]; groups: string[] };
 
 export interface SecretRecord {
   name: string;
@@ -36,6 +46,7 @@ export interface SecretRecord {
   version: number;
   allowed_hosts: string[];
   placements?: Placement[];
+  shared_with?: SharedWith;
   key_id: string;
   used_by: string[];
   last_used_at: string | null;
@@ -60,6 +71,7 @@ export interface Connection {
   headers: Record<string, string>;
   description: string;
   owns_secret: boolean;
+  shared_with?: SharedWith;
   updated_at: string;
   updated_by: string;
 }
@@ -132,44 +144,101 @@ export class ApiError extends Error {
   }
 }
 
+/** How requests reach the API and carry its login. */
+export interface Transport {
+  /** For messages: where the API is ("this Jupyter server", "the secrets service at …"). */
+  readonly where: string;
+  send(method: string, url: string, init: RequestInit): Promise<Response>;
+}
+
+/** Where the API lives and how to reach it. */
+export interface Endpoint {
+  /** The API root, e.g. ``http://host/user/x/api/secrets/v1``. */
+  root: string;
+  transport: Transport;
+  /** The secrets service's login (client mode, service.ts), or null on the page's own server. */
+  service: ServiceLogin | null;
+}
+
+/** The page's own Jupyter server, with its login (token or cookie + XSRF). */
+export class JupyterTransport implements Transport {
+  readonly where = 'this Jupyter server';
+
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  send(_method: string, url: string, init: RequestInit): Promise<Response> {
+    return ServerConnection.makeRequest(url, init, this.settings);
+  }
+}
+
+/** The embedded endpoint: the API on the page's own server. */
+export function embeddedEndpoint(settings: ServerConnection.ISettings = ServerConnection.makeSettings()): Endpoint {
+  return { root: URLExt.join(settings.baseUrl, API_PATH), transport: new JupyterTransport(settings), service: null };
+}
+
 type Query = Record<string, string | number | boolean | undefined>;
 
+export function withQuery(url: string, query?: Query): string {
+  const pairs = Object.entries(query ?? {}).filter(
+    ([, v]) => v !== undefined && v !== ''
+  ) as [string, string | number | boolean][];
+  if (!pairs.length) {
+    return url;
+  }
+  return `${url}?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
+}
+
 export class SecretsClient {
-  /** The API root, e.g. ``http://host/user/x/api/secrets/v1``. */
-  readonly root: string;
+  private resolved: Endpoint | null = null;
+  private pending: Promise<Endpoint> | null = null;
 
   /**
-   * ``settings``: the base URL and login (ServerConnection's: token or cookie + XSRF);
-   * ``root``: the API root when it is not ``<baseUrl>/api/secrets/v1`` (a secrets service).
+   * ``endpoint``: where the API is, or how to find it (called again after a failure, so a
+   * server that was briefly unreachable is asked again on the next call). Default: the page's
+   * own server.
    */
-  constructor(
-    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings(),
-    root?: string
-  ) {
-    this.root = root ?? URLExt.join(settings.baseUrl, API_PATH);
+  constructor(private readonly find: () => Promise<Endpoint> | Endpoint = () => embeddedEndpoint()) {}
+
+  /** Where the API is, found on first use. */
+  async endpoint(): Promise<Endpoint> {
+    if (this.resolved) {
+      return this.resolved;
+    }
+    if (!this.pending) {
+      this.pending = Promise.resolve()
+        .then(() => this.find())
+        .then(
+          found => (this.resolved = found),
+          error => {
+            this.pending = null;
+            throw error instanceof ApiError
+              ? error
+              : new ApiError(0, `Could not find the secrets API: ${(error as Error).message}`);
+          }
+        );
+    }
+    return this.pending;
   }
 
-  url(path: string, query?: Query): string {
-    const url = URLExt.join(this.root, path);
-    const pairs = Object.entries(query ?? {}).filter(
-      ([, v]) => v !== undefined && v !== ''
-    ) as [string, string | number | boolean][];
-    if (!pairs.length) {
-      return url;
-    }
-    return `${url}?${pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
+  /** The endpoint if it is known already (null before the first call has found it). */
+  get current(): Endpoint | null {
+    return this.resolved;
   }
 
   private async fetch(method: string, path: string, body?: unknown, query?: Query): Promise<Response> {
+    const { root, transport } = await this.endpoint();
     const init: RequestInit = { method };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers = { 'Content-Type': 'application/json' };
     }
     try {
-      return await ServerConnection.makeRequest(this.url(path, query), init, this.settings);
+      return await transport.send(method, withQuery(URLExt.join(root, path), query), init);
     } catch (error) {
-      throw new ApiError(0, `Could not reach the secrets API: ${(error as Error).message}`);
+      if (error instanceof ApiError) {
+        throw error;
+      }
+      throw new ApiError(0, `Could not reach the secrets API on ${transport.where}: ${(error as Error).message}`);
     }
   }
 
@@ -220,6 +289,7 @@ export class SecretsClient {
     description?: string;
     allowed_hosts?: string[];
     placements?: Placement[];
+    shared_with?: SharedWith;
   }): Promise<SecretRecord> {
     return this.call('POST', 'secrets', body);
   }
@@ -230,7 +300,7 @@ export class SecretsClient {
 
   patchSecret(
     name: string,
-    fields: { description?: string; allowed_hosts?: string[]; placements?: Placement[] }
+    fields: { description?: string; allowed_hosts?: string[]; placements?: Placement[]; shared_with?: SharedWith }
   ): Promise<SecretRecord> {
     return this.call('PATCH', `secrets/${SecretsClient.seg(name)}`, fields);
   }

@@ -6,7 +6,17 @@
 import { Auth, Connection, Preset, SecretRecord } from './api';
 import { connectionSnippet, Context } from './context';
 import { button, clipped, h, uid } from './dom';
-import { Field, FormView, selectField, textAreaField, textField, valueField } from './forms';
+import {
+  describeSharing,
+  Field,
+  FormView,
+  sameSharing,
+  selectField,
+  sharingField,
+  textAreaField,
+  textField,
+  valueField
+} from './forms';
 import { snippetBox } from './secrets';
 
 const SCHEMES: [Auth['scheme'], string][] = [
@@ -213,7 +223,15 @@ export class ConnectionsTab {
         { class: 'jp-secrets-cells' },
         h('div', { class: 'jp-secrets-cell' }, h('span', { class: 'jp-secrets-cell-label' }, 'URL: '), clipped(connection.base_url)),
         h('div', { class: 'jp-secrets-cell' }, h('span', { class: 'jp-secrets-cell-label' }, 'Auth: '), clipped(describeAuth(connection.auth))),
-        h('div', { class: 'jp-secrets-cell' }, h('span', { class: 'jp-secrets-cell-label' }, 'Key: '), clipped(key))
+        h('div', { class: 'jp-secrets-cell' }, h('span', { class: 'jp-secrets-cell-label' }, 'Key: '), clipped(key)),
+        this.ctx.me.can_write
+          ? h(
+              'div',
+              { class: 'jp-secrets-cell jp-secrets-shared' },
+              h('span', { class: 'jp-secrets-cell-label' }, 'Shared with: '),
+              clipped(describeSharing(connection.shared_with))
+            )
+          : null
       ),
       h('div', { class: 'jp-secrets-actions' }, ...actions),
       result,
@@ -292,6 +310,7 @@ export class ConnectionsTab {
     const auth = new AuthFields({ scheme: 'bearer' });
     const description = textField('Description', { placeholder: 'What it is for' });
     const headers = textAreaField('Extra headers', '', 'One "Name: value" per line; values may hold {{secrets.NAME}}.');
+    const sharing = sharingField('everyone', this.ctx.me.groups);
     const sourceName = uid('source');
     const typed = h('input', { type: 'radio', name: sourceName, id: uid('radio'), value: 'typed', checked: true });
     const existing = h('input', { type: 'radio', name: sourceName, id: uid('radio'), value: 'existing' });
@@ -339,7 +358,7 @@ export class ConnectionsTab {
     presetSelect.input.addEventListener('change', applyPreset);
     const form = new FormView({
       title: 'New connection',
-      fields: [presetSelect.row, name.row, baseUrl.row, ...auth.rows, source, key.row, secret.row, description.row, headers.row],
+      fields: [presetSelect.row, name.row, baseUrl.row, ...auth.rows, source, key.row, secret.row, description.row, headers.row, sharing.row],
       save: 'Create',
       onCancel: () => this.close(),
       onSave: async () => {
@@ -354,6 +373,10 @@ export class ConnectionsTab {
         if (!body.name) {
           name.input.focus();
           throw new Error('Give the connection a name, like openai.');
+        }
+        const shared = sharing.value();
+        if (shared !== 'everyone') {
+          body.shared_with = shared;
         }
         if (auth.value().scheme !== 'none') {
           if (existing.checked) {
@@ -385,18 +408,24 @@ export class ConnectionsTab {
     const auth = new AuthFields(connection.auth);
     const description = textField('Description', { value: connection.description });
     const headers = textAreaField('Extra headers', headersText(connection.headers), 'One "Name: value" per line; values may hold {{secrets.NAME}}.');
+    const sharing = sharingField(connection.shared_with, this.ctx.me.groups);
     return new FormView({
       title: `Edit connection ${connection.name}`,
-      fields: [baseUrl.row, ...auth.rows, description.row, headers.row],
+      fields: [baseUrl.row, ...auth.rows, description.row, headers.row, sharing.row],
       save: 'Save',
       onCancel: () => this.close(),
       onSave: async () => {
-        const saved = await this.ctx.client.patchConnection(connection.name, {
+        const body: Record<string, unknown> = {
           base_url: baseUrl.input.value.trim(),
           auth: auth.value(),
           description: description.input.value.trim(),
           headers: parseHeaders(headers.input.value)
-        });
+        };
+        const shared = sharing.value();
+        if (!sameSharing(shared, connection.shared_with)) {
+          body.shared_with = shared;
+        }
+        const saved = await this.ctx.client.patchConnection(connection.name, body);
         await this.afterWrite(`Updated connection ${saved.name}.`, saved.name, 'update');
       }
     });

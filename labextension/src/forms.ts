@@ -3,7 +3,7 @@
  * Cancel. Opening a form moves focus into it; Escape cancels; Enter submits. A value field
  * lives only while its form is open: it is emptied before the form goes away.
  */
-import { DEFAULT_PLACEMENTS, PLACEMENTS, Placement } from './api';
+import { DEFAULT_PLACEMENTS, PLACEMENTS, Placement, SharedWith } from './api';
 import { Attrs, button, h, uid } from './dom';
 
 export interface Field<T extends HTMLElement = HTMLInputElement> {
@@ -141,6 +141,103 @@ export function placementsField(selected: Placement[] | undefined): PlacementsFi
     row,
     boxes,
     value: () => PLACEMENTS.filter(place => boxes.get(place)!.checked)
+  };
+}
+
+export interface SharingField {
+  row: HTMLElement;
+  everyone: HTMLInputElement;
+  listed: HTMLInputElement;
+  users: HTMLInputElement;
+  groups: HTMLInputElement;
+  /** What the form says; throws when "users and groups" lists nobody. */
+  value(): SharedWith;
+}
+
+/** ``everyone``, or ``users alice, bob; groups analysts``. */
+export function describeSharing(shared: SharedWith | undefined): string {
+  if (!shared || shared === 'everyone') {
+    return 'everyone';
+  }
+  const parts = [
+    shared.users.length ? `users ${shared.users.join(', ')}` : '',
+    shared.groups.length ? `groups ${shared.groups.join(', ')}` : ''
+  ].filter(Boolean);
+  return parts.join('; ') || 'admins only';
+}
+
+const sortedList = (items: string[]): string[] => [...new Set(items)].sort();
+/** Names separated by commas (a name may hold spaces: Hub group names can). */
+const names = (text: string): string[] => text.split(',').map(n => n.trim()).filter(Boolean);
+
+/** Whether two ``shared_with`` say the same (order and repeats aside). */
+export function sameSharing(a: SharedWith | undefined, b: SharedWith | undefined): boolean {
+  const norm = (s: SharedWith | undefined): string =>
+    !s || s === 'everyone' ? 'everyone' : JSON.stringify([sortedList(s.users), sortedList(s.groups)]);
+  return norm(a) === norm(b);
+}
+
+/**
+ * Who may use it besides admins: everyone, or listed users and groups (admins only see this
+ * field). ``groups``: the admin's own groups, offered as a hint.
+ */
+export function sharingField(current: SharedWith | undefined, groups: string[] = []): SharingField {
+  const group = uid('share');
+  const listedNow = Boolean(current && current !== 'everyone');
+  const everyone = h('input', { type: 'radio', name: group, id: uid('radio'), value: 'everyone', checked: !listedNow });
+  const listed = h('input', { type: 'radio', name: group, id: uid('radio'), value: 'listed', checked: listedNow });
+  const users = textField('Users', {
+    value: listedNow ? (current as { users: string[] }).users.join(', ') : '',
+    placeholder: 'alice, bob',
+    hint: 'User names, separated by commas.'
+  });
+  const groupNames = textField('Groups', {
+    value: listedNow ? (current as { groups: string[] }).groups.join(', ') : '',
+    placeholder: groups.length ? groups.join(', ') : 'analysts',
+    hint: groups.length ? `Group names, separated by commas (yours: ${groups.join(', ')}).` : 'Group names, separated by commas.'
+  });
+  const lists = h('div', { class: 'jp-secrets-share-lists' }, users.row, groupNames.row);
+  const sync = (): void => {
+    lists.hidden = !listed.checked;
+  };
+  everyone.addEventListener('change', sync);
+  listed.addEventListener('change', sync);
+  sync();
+  const hintId = uid('hint');
+  const row = h(
+    'fieldset',
+    { class: 'jp-secrets-field jp-secrets-sharing', 'aria-describedby': hintId },
+    h('legend', {}, 'Shared with'),
+    h(
+      'div',
+      { class: 'jp-secrets-checks' },
+      h('span', { class: 'jp-secrets-check' }, everyone, h('label', { for: everyone.id }, 'everyone')),
+      h('span', { class: 'jp-secrets-check' }, listed, h('label', { for: listed.id }, 'users and groups'))
+    ),
+    lists,
+    h(
+      'small',
+      { id: hintId, class: 'jp-secrets-hint' },
+      'Admins can always use it. Anyone else sees and uses it only when it is shared with them.'
+    )
+  );
+  return {
+    row,
+    everyone,
+    listed,
+    users: users.input,
+    groups: groupNames.input,
+    value: (): SharedWith => {
+      if (everyone.checked) {
+        return 'everyone';
+      }
+      const shared = { users: names(users.input.value), groups: names(groupNames.input.value) };
+      if (!shared.users.length && !shared.groups.length) {
+        users.input.focus();
+        throw new Error('List at least one user or group, or share with everyone.');
+      }
+      return shared;
+    }
   };
 }
 

@@ -17,6 +17,7 @@ import { SecretsManager, TabName } from './manager';
 import { configurePanels, SecretsPanelModel, SecretsPanelView } from './panel';
 import { WIDGET_MODULE, WIDGET_MODULE_VERSION } from './protocol';
 import { RedactionWatcher } from './redaction';
+import { discover } from './service';
 
 const KEY_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24"><path class="jp-icon3" fill="#616161" ' +
@@ -28,12 +29,13 @@ const CATEGORY = 'Secrets';
 
 /**
  * The page's own Jupyter server: save notices (redactions happen where files are saved).
- * The secrets API: the same server in the embedded deployment. In client mode (the team
- * deployment) this is the one place to build it from ``GET info`` (the service's API root)
- * with the service's login instead; every view takes its client from here.
+ * The secrets API: found once with ``GET info`` on the page's server. Embedded, it is that
+ * server with the page's login; in client mode (the team deployment) it is the secrets
+ * service with the service's own login (service.ts), and no credential that can manage
+ * secrets passes through the user's server. Every view takes its client from here.
  */
 const local = new SecretsClient();
-const client = local;
+const client = new SecretsClient(() => discover());
 
 /** The sidebar: a Lumino widget that builds the manager the first time it is shown. */
 export class SecretsSidebar extends Widget {

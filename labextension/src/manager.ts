@@ -7,8 +7,9 @@ import { Me, SecretsClient } from './api';
 import { AuditTab } from './audit';
 import { ChangeKind, CodeTarget, Context } from './context';
 import { ConnectionsTab } from './connections';
-import { h, uid } from './dom';
+import { button, h, uid } from './dom';
 import { SecretsTab } from './secrets';
+import { SignInView } from './signin';
 
 export type TabName = 'secrets' | 'connections' | 'audit';
 const TABS: [TabName, string][] = [
@@ -26,7 +27,8 @@ export interface ManagerOptions {
 
 export class SecretsManager {
   readonly node: HTMLElement;
-  readonly ready: Promise<void>;
+  /** Resolves when the first tab has loaded (or the start failed and says why). */
+  ready: Promise<void>;
   secrets: SecretsTab | null = null;
   connections: ConnectionsTab | null = null;
   audit: AuditTab | null = null;
@@ -39,26 +41,42 @@ export class SecretsManager {
   private readonly body = h('div', { class: 'jp-secrets-body' });
   private readonly tabButtons = new Map<TabName, HTMLButtonElement>();
   private readonly panels = new Map<TabName, HTMLElement>();
+  private readonly header: HTMLElement;
+  private signin: SignInView | null = null;
 
   constructor(private readonly options: ManagerOptions) {
     this.current = options.tab ?? 'secrets';
-    this.node = h(
-      'div',
-      { class: 'jp-secrets-manager' },
-      h('div', { class: 'jp-secrets-header' }, h('span', { class: 'jp-secrets-title' }, 'Workspace secrets'), this.who),
-      this.banner,
-      this.tablist,
-      this.body
-    );
+    this.header = h('div', { class: 'jp-secrets-header' }, h('span', { class: 'jp-secrets-title' }, 'Workspace secrets'), this.who);
+    this.node = h('div', { class: 'jp-secrets-manager' }, this.header, this.banner, this.tablist, this.body);
     this.ready = this.start();
   }
 
   private async start(): Promise<void> {
     try {
+      const endpoint = await this.options.client.endpoint();
+      if (endpoint.service && !this.signin) {
+        // Client mode: the service's login, drawn above the tabs (nothing below is redrawn).
+        this.signin = new SignInView(endpoint.service, this.node, () => void this.refresh());
+        this.header.appendChild(this.signin.where);
+        this.header.after(this.signin.node);
+      }
       this.me = await this.options.client.me();
     } catch (error) {
-      this.body.replaceChildren(h('div', { class: 'jp-secrets-error', role: 'alert' }, (error as Error).message));
-      void this.checkHealth();
+      this.body.replaceChildren(
+        h(
+          'div',
+          { class: 'jp-secrets-error', role: 'alert' },
+          (error as Error).message,
+          ' ',
+          button('Try again', () => {
+            this.body.replaceChildren();
+            this.ready = this.start();
+          })
+        )
+      );
+      if (!this.signin) {
+        void this.checkHealth(); // the page's own server: say what is wrong with it
+      }
       return;
     }
     const me = this.me;
@@ -168,6 +186,7 @@ export class SecretsManager {
   }
 
   dispose(): void {
+    this.signin?.dispose();
     this.secrets?.close(false);
     this.connections?.close(false);
     this.node.remove();

@@ -9,7 +9,7 @@ import { Contents } from '@jupyterlab/services';
 import type { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { Redaction, SecretsClient } from './api';
+import { ApiError, Redaction, SecretsClient } from './api';
 
 interface ContextLike {
   path: string;
@@ -63,6 +63,7 @@ export class RedactionWatcher {
   /** Per path: the last redaction id handled (ids only grow). */
   private readonly seen = new Map<string, number>();
   private start: Promise<number>;
+  private unavailable = false;
 
   constructor(
     private readonly app: JupyterFrontEnd,
@@ -70,7 +71,12 @@ export class RedactionWatcher {
   ) {
     this.start = client.redactions(null).then(
       reply => reply.latest,
-      () => 0
+      error => {
+        // No save notices on this server (a server in client mode without a feed, or the
+        // extension off): stop asking at every save.
+        this.unavailable = error instanceof ApiError && error.status === 404;
+        return 0;
+      }
     );
     app.serviceManager.contents.fileChanged.connect((_sender, change: Contents.IChangedArgs) => {
       if (change.type === 'save' && change.newValue?.path) {
@@ -83,6 +89,9 @@ export class RedactionWatcher {
     const contexts = this.contexts(path);
     await Promise.all(contexts.map(context => saved(context)));
     const after = this.seen.get(path) ?? (await this.start);
+    if (this.unavailable) {
+      return;
+    }
     let redactions: Redaction[];
     try {
       redactions = (await this.client.redactions(after, path)).redactions;

@@ -6,7 +6,16 @@
 import { ApiError, Connection, DEFAULT_PLACEMENTS, Kind, Placement, SecretRecord } from './api';
 import { connectionSnippet, Context, secretSnippet, Snippet } from './context';
 import { button, clipped, h, plural, splitList, uid, when } from './dom';
-import { FormView, HOSTS_HINT, placementsField, textField, valueField } from './forms';
+import {
+  describeSharing,
+  FormView,
+  HOSTS_HINT,
+  placementsField,
+  sameSharing,
+  sharingField,
+  textField,
+  valueField
+} from './forms';
 
 export const PAGE_SIZE = 50;
 
@@ -250,7 +259,7 @@ export class SecretsTab {
         }),
         button('Edit', ev => this.openEdit(record, ev.currentTarget as HTMLElement), {
           'aria-label': `Edit ${name}`,
-          title: `Edit the description, hosts and placements of ${name}`
+          title: `Edit the description, hosts, placements and sharing of ${name}`
         }),
         button('Delete', ev => this.openDelete(record, ev.currentTarget as HTMLElement), {
           'aria-label': `Delete ${name}`,
@@ -283,7 +292,8 @@ export class SecretsTab {
         cell('Hosts', record.allowed_hosts.join(', ') || (system ? 'its connection' : 'connections only'), 'jp-secrets-hosts'),
         cell('Placements', placementsOf(record).join(', '), 'jp-secrets-placements-cell'),
         cell('Used by', record.used_by.join(', ') || '-', 'jp-secrets-used'),
-        cell('Last used', record.last_used_at ? `${when(record.last_used_at)}${uses}` : 'never', 'jp-secrets-last')
+        cell('Last used', record.last_used_at ? `${when(record.last_used_at)}${uses}` : 'never', 'jp-secrets-last'),
+        this.ctx.me.can_write ? cell('Shared with', describeSharing(record.shared_with), 'jp-secrets-shared') : null
       ),
       h('div', { class: 'jp-secrets-actions' }, ...actions),
       h('div', { class: 'jp-secrets-row-slot' })
@@ -346,9 +356,10 @@ export class SecretsTab {
     const hosts = textField('Allowed hosts', { placeholder: 'api.openai.com, *.example.com', hint: HOSTS_HINT });
     const placements = placementsField(DEFAULT_PLACEMENTS);
     const value = valueField('Value');
+    const sharing = sharingField('everyone', this.ctx.me.groups);
     const form = new FormView({
       title: 'Add a secret',
-      fields: [nameField.row, description.row, hosts.row, placements.row, value.row],
+      fields: [nameField.row, description.row, hosts.row, placements.row, value.row, sharing.row],
       save: 'Save',
       onCancel: () => this.close(),
       onSave: async () => {
@@ -376,6 +387,10 @@ export class SecretsTab {
         }
         if (!sameList(chosen, DEFAULT_PLACEMENTS)) {
           body.placements = chosen;
+        }
+        const shared = sharing.value();
+        if (shared !== 'everyone') {
+          body.shared_with = shared;
         }
         const record = await this.ctx.client.createSecret(body);
         value.input.value = '';
@@ -436,9 +451,10 @@ export class SecretsTab {
     const description = textField('Description', { value: record.description });
     const hosts = textField('Allowed hosts', { value: record.allowed_hosts.join(', '), placeholder: 'api.openai.com, *.example.com', hint: HOSTS_HINT });
     const placements = placementsField(placementsOf(record));
+    const sharing = sharingField(record.shared_with, this.ctx.me.groups);
     const form = new FormView({
       title: `Edit ${record.name}`,
-      fields: [description.row, hosts.row, placements.row],
+      fields: [description.row, hosts.row, placements.row, sharing.row],
       save: 'Save',
       onCancel: () => this.close(),
       onSave: async () => {
@@ -456,6 +472,10 @@ export class SecretsTab {
         }
         if (!sameList(chosen, placementsOf(record))) {
           fields.placements = chosen;
+        }
+        const shared = sharing.value();
+        if (!sameSharing(shared, record.shared_with)) {
+          fields.shared_with = shared;
         }
         if (!Object.keys(fields).length) {
           this.close();

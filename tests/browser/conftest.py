@@ -92,11 +92,15 @@ def frontend() -> str:
 
 @contextmanager
 def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = None,
-              frontend: str = "lab", extra_args: list[str] | None = None) -> Iterator[Lab]:
+              frontend: str = "lab", extra_args: list[str] | None = None,
+              port: int | None = None, service: tuple[str, str] | None = None) -> Iterator[Lab]:
     """``jupyter lab`` (or ``notebook``) on 127.0.0.1 with its own dirs, key and store; the
-    browser tests' fixture and the panel benchmark both start the server this way."""
+    browser tests' fixture and the panel benchmark both start the server this way.
+
+    ``service=(url, server token)``: client mode instead, with no key and no store here (the
+    token goes in the environment, as the README says, never on the command line)."""
     app = APPS[frontend]
-    port, token = _free_port(), secrets.token_hex(24)
+    port, token = port or _free_port(), secrets.token_hex(24)
     root, config, data, runtime = (tmp_path / d for d in ("root", "config", "data", "runtime"))
     settings = tmp_path / "lab-settings"
     for directory in (root, config, data, runtime, settings):
@@ -108,15 +112,18 @@ def start_lab(tmp_path: Path, *, disabled_extensions: dict[str, bool] | None = N
     _write_json(settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings",
                 {"saveState": True})
     url = f"http://127.0.0.1:{port}/"
-    key = generate_key_text()
-    store_url = f"sqlite:///{tmp_path / 'store' / 'secrets.db'}"
+    key = generate_key_text() if service is None else ""
+    store_url = f"sqlite:///{tmp_path / 'store' / 'secrets.db'}" if service is None else ""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))},
         "HOME": str(tmp_path), "IPYTHONDIR": str(tmp_path / "ipython"),
         "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
         "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_PLATFORM_DIRS": "1",
-        "JUPYTER_SECRETS_KEY": key, "JUPYTER_SECRETS_STORE_URL": store_url,
     }
+    if service is None:
+        env.update(JUPYTER_SECRETS_KEY=key, JUPYTER_SECRETS_STORE_URL=store_url)
+    else:
+        env.update(JUPYTER_SECRETS_SERVICE_URL=service[0], JUPYTER_SECRETS_SERVICE_TOKEN=service[1])
     log_path = tmp_path / "lab.log"
     args = [JUPYTER, frontend, "--no-browser", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -172,8 +179,8 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise LabFailed(f"jupyter lab exited with {process.returncode}:\n{lab.log()[-4000:]}")
-        try:
-            if lab.api("GET", "me").status_code == 200:
+        try:  # GET info answers in both modes (in client mode it is all this server serves)
+            if lab.api("GET", "info").status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -187,6 +194,7 @@ class Traffic:
 
     frames: list[tuple[str, str]] = field(default_factory=list)  # (websocket url, payload)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, url, body)
+    sent: list[Any] = field(default_factory=list)  # Playwright's Request objects (headers)
     responses: list[tuple[str, str]] = field(default_factory=list)  # (url, body)
     console: list[str] = field(default_factory=list)
 
@@ -195,8 +203,10 @@ def _text(payload: str | bytes) -> str:
     return payload.decode("latin-1") if isinstance(payload, bytes) else payload
 
 
-def watch(page: Any, traffic: Traffic) -> Any:
-    """Record every websocket frame, request body, response body and console line of ``page``."""
+def watch(target: Any, traffic: Traffic) -> Any:
+    """Record every websocket frame, request body, response body and console line of a page,
+    or (given a browser context) of every page in it, popups included from their first
+    request."""
 
     def on_websocket(ws: Any) -> None:
         ws.on("framesent", lambda p: traffic.frames.append((ws.url, _text(p))))
@@ -210,12 +220,24 @@ def watch(page: Any, traffic: Traffic) -> Any:
         except Exception as error:  # redirects and aborted requests have no body
             traffic.responses.append((response.url, f"<no body: {type(error).__name__}>"))
 
-    page.on("websocket", on_websocket)
-    page.on("request", lambda r: traffic.requests.append(
-        (r.method, r.url, _text(r.post_data_buffer or b""))))
-    page.on("response", on_response)
-    page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
-    return page
+    def on_request(request: Any) -> None:
+        traffic.requests.append((request.method, request.url,
+                                 _text(request.post_data_buffer or b"")))
+        traffic.sent.append(request)
+
+    def on_page(page: Any) -> None:
+        page.on("websocket", on_websocket)
+        page.on("console", lambda m: traffic.console.append(f"{m.type}: {m.text}"))
+
+    target.on("request", on_request)
+    target.on("response", on_response)
+    if hasattr(target, "pages"):  # a context: each page's websockets and console
+        target.on("page", on_page)
+        for page in target.pages:
+            on_page(page)
+    else:
+        on_page(target)
+    return target
 
 
 @pytest.fixture

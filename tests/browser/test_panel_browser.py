@@ -21,6 +21,7 @@ from .pages import (
     PANEL_CELL,
     carriers,
     hunt,
+    kernel_output,
     open_notebook,
     row,
     run_all,
@@ -34,23 +35,6 @@ from .pages import (
 pytestmark = pytest.mark.browser
 PANEL = ".jp-secrets-panel .jp-secrets-manager"
 DASH = "\u2013"  # the pager says "1<en dash>50 of 1,000"
-
-
-def kernel_output(page: Any, code: str) -> str:
-    """Run ``code`` in a new last cell of the current notebook; its text output."""
-    return str(page.evaluate("""async (code) => {
-        const panel = window.jupyterapp.shell.currentWidget;
-        const model = panel.content.model;
-        model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
-        panel.content.activeCellIndex = model.cells.length - 1;
-        await window.jupyterapp.commands.execute('notebook:run-cell');
-        const cell = panel.content.activeCell ?? panel.content.widgets[model.cells.length - 1];
-        const outputs = model.cells.get(model.cells.length - 1).outputs;
-        for (let i = 0; i < 100 && outputs.length === 0; i++) {
-            await new Promise(r => setTimeout(r, 100));
-        }
-        return outputs.toJSON().map(o => o.text ?? JSON.stringify(o.data ?? o)).join('');
-    }""", code))
 
 
 @pytest.mark.slow
