@@ -50,6 +50,7 @@ from .osusers import OSUser, os_user, shared_python
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS_CONFIG = REPO / "docs" / "jupyterhub_config.py"
+DOCS_PAGE = REPO / "docs" / "team-deployment.md"
 CHP = REPO / ".hub-deps" / "node_modules" / ".bin" / "configurable-http-proxy"
 VENV = Path(sys.prefix)
 SERVICE = "secrets"
@@ -74,6 +75,15 @@ def docs_config(values: dict[str, object]) -> str:
         text, count = pattern.subn(lambda m, n=name, v=value: f"{n}{m[1] or ''} = {v!r}", text)
         assert count == 1, f"docs/jupyterhub_config.py must define {name} once (found {count})"
     return text
+
+
+def docs_block(marker: str) -> str:
+    """The fenced code block right after ``<!-- marker -->`` in docs/team-deployment.md."""
+    text = DOCS_PAGE.read_text()
+    match = re.search(rf"<!-- {re.escape(marker)} -->\n( *)```\w*\n(.*?)\n\1```", text, re.S)
+    assert match, f"no code block marked {marker!r} in {DOCS_PAGE.name}"
+    indent = len(match[1])
+    return "\n".join(line[indent:] for line in match[2].splitlines()) + "\n"
 
 
 def hub_python(root: Path) -> Path:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from jupyter_secrets.store import open_store
 
 from .attacker import ATTACK, digest
 from .helpers import assert_no_canary
-from .hub import Hub, HubUser
+from .hub import Hub, HubUser, docs_block
 from .upstream import CONTENT, start_upstream
 
 pytestmark = pytest.mark.slow
@@ -41,6 +43,19 @@ def _admin(hub: Hub, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """A call with the service's own admin token (setting up and checking state)."""
     return httpx.request(method, f"{hub.service_api}/{path}", headers=hub.service_admin,
                          timeout=30, trust_env=False, **kwargs)
+
+
+def _stored(hub: Hub, name: str) -> tuple[int, str]:
+    """(version, value) in the service's store, opened with the service's key (as root)."""
+    store = open_store(hub.store_url)
+    try:
+        found = store.get_sealed(name)
+        assert found is not None, f"{name} is not in the service's store"
+        record, sealed = found
+        return record.version, reveal(open_sealed(Keyring.from_text(hub.master_key),
+                                                  record.identity, sealed))
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +174,36 @@ def test_hub_api_tokens_identify_scripts(jupyterhub: Hub, seeded: Any) -> None:
                         timeout=30).status_code == 204
 
 
+def test_the_documented_cli_with_a_hub_token(jupyterhub: Hub, seeded: Any) -> None:
+    """docs/team-deployment.md's CLI line, as written: alice's Hub API token manages secrets
+    from a shell; bob's is refused and changes nothing."""
+    hub = jupyterhub
+    script = docs_block("test: cli")
+    script = "\n".join(line for line in script.splitlines() if not line.startswith("export "))
+    script = script.replace("https://hub.example.org/services/secrets/", hub.service_url)
+    value = f"canary-{secrets.token_hex(16)}"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "OPENAI_KEY": value,
+           "HOME": str(hub.root), "JUPYTER_CONFIG_DIR": str(hub.root / "cli-config")}
+
+    def run(user: HubUser) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                              text=True, timeout=120, env={
+                                  **env, "JUPYTER_SECRETS_ADMIN_TOKEN": hub.token(user)})
+
+    refused = run(hub.bob)
+    assert refused.returncode != 0 and _admin(hub, "GET", "secrets/OPENAI_API_KEY"
+                                              ).status_code == 404, refused.stderr
+    done = run(hub.alice)
+    assert done.returncode == 0, done.stderr
+    record = _admin(hub, "GET", "secrets/OPENAI_API_KEY").json()
+    assert (record["owner"], record["allowed_hosts"], record["shared_with"]) == (
+        hub.alice.name, ["api.openai.com"], {"users": [], "groups": ["analysts"]})
+    assert _stored(hub, "OPENAI_API_KEY") == (1, value)
+    for output in (refused.stdout, refused.stderr, done.stdout, done.stderr, hub.log()):
+        assert value not in output
+    assert _admin(hub, "DELETE", "secrets/OPENAI_API_KEY").status_code == 204
+
+
 # -- bob's kernel ------------------------------------------------------------------------------
 
 
@@ -192,6 +237,21 @@ def test_bob_kernel_calls_a_connection_through_the_service(
     assert "CANARY" in result["names"]
     log = _admin(hub, "GET", "audit", params={"user": hub.bob.name}).json()["events"]
     assert any(e["action"] == "proxy_call" and e["connection"] == "llm" for e in log)
+
+
+def test_the_documented_check_from_a_users_terminal(
+    jupyterhub: Hub, seeded: Any, bob_kernel: str
+) -> None:
+    """The page's check line, run where a user would (a terminal of bob's server has the
+    environment its kernels have): the service answers with bob's name."""
+    hub = jupyterhub
+    result = hub.run_json(hub.bob, bob_kernel, textwrap.dedent(f"""
+        import json, subprocess
+        run = subprocess.run(["bash", "-c", {docs_block("test: check")!r}],
+                             capture_output=True, text=True, timeout=60)
+        print(json.dumps({{"out": run.stdout, "err": run.stderr}}))
+    """))
+    assert json.loads(result["out"])["username"] == hub.bob.name, result
 
 
 def test_a_secret_shared_with_another_group_is_invisible_and_unusable_for_bob(
@@ -299,19 +359,6 @@ def test_a_secrets_admin_kernel_cannot_manage_either(
 
 
 # -- alice's browser ----------------------------------------------------------------------------
-
-
-def _stored(hub: Hub, name: str) -> tuple[int, str]:
-    """(version, value) in the service's store, opened with the service's key (as root)."""
-    store = open_store(hub.store_url)
-    try:
-        found = store.get_sealed(name)
-        assert found is not None, f"{name} is not in the service's store"
-        record, sealed = found
-        return record.version, reveal(open_sealed(Keyring.from_text(hub.master_key),
-                                                  record.identity, sealed))
-    finally:
-        store.close()
 
 
 def test_alice_adds_a_secret_and_a_connection_in_her_jupyterlab(
