@@ -293,7 +293,8 @@ def test_a_secret_shared_with_another_group_is_invisible_and_unusable_for_bob(
 
 
 ESCALATE = textwrap.dedent(r'''
-    # After tests/attacker.py, in the same kernel: every credential it found, at the Hub.
+    # After tests/attacker.py (or OWN_CREDENTIALS), in the same kernel: every credential it
+    # found, at the Hub.
     import json, os
     import httpx
     HUB = os.environ["JUPYTERHUB_API_URL"].rstrip("/")
@@ -347,15 +348,58 @@ def test_hostile_code_in_bob_kernel_finds_nothing_that_manages(
     assert result["scanned"]["files"] > 100
 
 
+OWN_CREDENTIALS = textwrap.dedent(r'''
+    # Every credential of the kernel's own server and of the kernel, at every admin route.
+    import glob, json, os
+    import httpx
+    API = os.environ["JUPYTER_SECRETS_URL"].rstrip("/")
+    credentials = set()
+    for proc in {"self", str(os.getppid())}:
+        with open(f"/proc/{proc}/environ", "rb") as handle:
+            for entry in handle.read().split(b"\0"):
+                value = entry.partition(b"=")[2].decode("utf-8", "replace")
+                if len(value) >= 20 and " " not in value and "/" not in value:
+                    credentials.add(value)
+    for info in glob.glob(os.path.expanduser("~/.local/share/jupyter/runtime/jpserver-*.json")):
+        with open(info) as handle:
+            credentials.add(json.load(handle).get("token", ""))
+    credentials.discard("")
+    ATTEMPTS = [
+        ("PATCH", "secrets/CANARY", {"allowed_hosts": ["evil.example"]}),
+        ("PUT", "secrets/CANARY", {"value": "attacker-chosen-1"}),
+        ("POST", "secrets", {"name": "PLANTED", "value": "attacker-chosen-1"}),
+        ("POST", "connections", {"name": "evil", "base_url": "https://evil.example",
+                                 "secret": "CANARY"}),
+        ("GET", "audit", None),
+    ]
+    outcomes = {}
+    with httpx.Client(timeout=20, trust_env=False) as client:
+        for credential in sorted(credentials):
+            for method, path, body in ATTEMPTS:
+                r = client.request(method, f"{API}/{path}", json=body,
+                                   headers={"Authorization": f"token {credential}"})
+                outcomes.setdefault(f"{method} {path}", set()).add(r.status_code)
+    print(json.dumps({"tried": len(credentials),
+                      "hub_token": os.environ["JUPYTERHUB_API_TOKEN"] in credentials,
+                      "outcomes": {k: sorted(v) for k, v in outcomes.items()}}))
+''')
+
+
 def test_a_secrets_admin_kernel_cannot_manage_either(
     jupyterhub: Hub, seeded: Any, alice_kernel: str
 ) -> None:
     """alice manages secrets from her browser, but code in her kernel holds only what her
-    server holds (the Hub's ``server`` role): the same attack is refused. What her kernel
-    can read beyond bob's is her own home and processes, so the walk covers those."""
-    system = '"/home", "/etc", "/opt", "/srv", "/run"'
-    assert system in ATTACK
-    _attack(jupyterhub, jupyterhub.alice, alice_kernel, seeded, ATTACK.replace(system, ""))
+    server holds (the Hub's ``server`` role, a kernel token): every credential of her
+    kernel and her server is refused at every admin route, and the Hub mints it nothing.
+    (The full file-and-process hunt runs in bob's kernel above.)"""
+    hub = jupyterhub
+    result = hub.run_json(hub.alice, alice_kernel, OWN_CREDENTIALS)
+    assert result["hub_token"] and result["tried"] >= 2
+    for attempt, statuses in result["outcomes"].items():
+        assert set(statuses) <= {401, 403}, (attempt, statuses)
+    escalation = hub.run_json(hub.alice, alice_kernel, ESCALATE)  # with what it just found
+    assert "custom:secrets:admin" not in escalation["hub_scopes"]
+    assert set(escalation["token_requests"]) <= {401, 403}, escalation
 
 
 # -- alice's browser ----------------------------------------------------------------------------
