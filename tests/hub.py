@@ -224,7 +224,7 @@ class Hub:
                     + "\n".join(m["content"].get("traceback", []))))
         finally:
             client.stop_channels()
-        text = "".join(outputs).strip()
+        text = re.sub(r"\x1b\[[0-9;]*m", "", "".join(outputs)).strip()  # no colours
         assert reply["content"]["status"] == "ok", text
         return text
 
