@@ -19,6 +19,7 @@ WORKSPACE ?= workspace
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -rf jupyter_secrets/labextension  # rebuilt below from labextension/ (skipped if present)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)

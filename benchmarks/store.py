@@ -116,6 +116,8 @@ def measure_size(service: SecretsService, keys: list[str], n: int, r: Repeats,
     create()
     drop_written()
     rows["list"].by_size[n] = median_ms(service.list, r.list)
+    rows["list_cold"].by_size[n] = median_ms(
+        lambda: (service.forget_listing(), service.list()), r.list)
     rows["create"].by_size[n] = median_ms(create, r.writes)
     drop_written()
     rows["replace"].by_size[n] = median_ms(
@@ -176,6 +178,7 @@ def run(url: str, r: Repeats, *, temporary: bool) -> dict[str, Row]:
     service = SecretsService(store, keyring)
     rows = {
         "list": Row("list (all user secrets, with used_by)", "ms", 50, False),
+        "list_cold": Row("list right after a change (cache emptied)", "ms", None, False),
         "create": Row("one write: create", "ms", 10, True),
         "replace": Row("one write: replace a value", "ms", 10, True),
         "batch": Row("batch of 100 (upsert, one transaction)", "ms", 100, True),

@@ -28,6 +28,7 @@ from .protocol import ADMIN_TOKEN_ENV, SERVICE_TOKEN_ENV, SERVICE_URL_ENV
 from .remote import RemoteAdmin
 from .runtime import SecretsRuntime, build_runtime
 from .services.audit import AuditQuery
+from .services.tokens import parse_ttl
 from .settings import SecretsSettings
 from .store.records import AuditRecord, SecretRecord
 from .validation import PLACEMENTS, value_warnings
@@ -91,6 +92,20 @@ class LocalAdmin:
 
     def audit(self, query: AuditQuery) -> tuple[list[AuditRecord], int | None]:
         return self.runtime.audit.page(query)
+
+    def create_run_token(self, name: str, ttl: str, user: str) -> tuple[str, dict[str, Any]]:
+        token, record = self.runtime.tokens.mint("run", user, name=name, ttl=parse_ttl(ttl))
+        _audit(self.runtime, "token_create", reason=f"run token {name} for {user}")
+        return token, record.to_json()
+
+    def list_run_tokens(self) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.runtime.tokens.list(kind="run")]
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        record = self.runtime.tokens.revoke(token_id)
+        _audit(self.runtime, "token_revoke",
+               reason=f"{record.kind} token {record.name or ''} of {record.username}")
+        return record.to_json()
 
 
 def _admin(args: argparse.Namespace) -> LocalAdmin | RemoteAdmin:
@@ -342,6 +357,36 @@ def cmd_server_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Run tokens: use-only credentials for papermill, nbclient, scheduled jobs."""
+    admin = _admin(args)
+    if args.action == "create":
+        if not args.name or not args.ttl:
+            raise SecretsError("Give the token a --name (like nightly) and a --ttl (like 8h).")
+        token, record = admin.create_run_token(args.name, args.ttl, args.user or _actor())
+        print(token)
+        print(f"Run token {record['name']} for {record['username']}, id {record['id']}, "
+              f"expires {_when(record['expires_at'])}. Give the run JUPYTER_SECRETS_URL and "
+              "JUPYTER_SECRETS_TOKEN=<the token>; it can use secrets by name, nothing more.",
+              file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        if not args.id:
+            raise SecretsError("Say which token: jupyter secrets token revoke ID "
+                               "(the ID column of jupyter secrets token list).")
+        record = admin.revoke_token(args.id)
+        print(f"Revoked {record['id']} ({record['name'] or record['kind']}, "
+              f"{record['username']}).")
+        return 0
+    rows = [(t["id"], t["username"], t["name"] or "-", _when(t["created_at"]),
+             _when(t["expires_at"]), _when(t["last_used_at"]),
+             "revoked" if t["revoked_at"] else "live") for t in admin.list_run_tokens()]
+    print(_table(("ID", "USER", "NAME", "CREATED", "EXPIRES", "LAST USED", "STATE"), rows)
+          if rows else "No run tokens. Make one with: jupyter secrets token create --name "
+          "nightly --ttl 8h")
+    return 0
+
+
 def cmd_generate_key(args: argparse.Namespace) -> int:
     print(generate_key_text())
     return 0
@@ -456,6 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="whose Jupyter server the token is for")
     p.add_argument("--name", help="a label, like the server's host")
     p.set_defaults(func=cmd_server_token)
+
+    p = sub.add_parser("token", help="run tokens for headless runs (papermill, jobs): "
+                       "create --name N --ttl 8h [--user U], list, revoke ID")
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("id", nargs="?", help="the token to revoke (its ID in the list)")
+    p.add_argument("--name", help="a label, like nightly")
+    p.add_argument("--ttl", help="how long it lives: 30m, 8h, 7d (at most 90 days)")
+    p.add_argument("--user", help="whose secrets it uses (default: you)")
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("generate-key", help="print a new random master key")
     p.set_defaults(func=cmd_generate_key)

@@ -108,3 +108,18 @@ class RemoteAdmin:
         payload = self._call("GET", "audit",
                              params={k: v for k, v in params.items() if v is not None})
         return [_audit(e) for e in payload["events"]], payload["next"]
+
+    def create_run_token(self, name: str, ttl: str, user: str) -> tuple[str, dict[str, Any]]:
+        body = self._call("POST", "tokens", json={"name": name, "ttl": ttl, "user": user})
+        token = body.pop("token")
+        return str(token), body
+
+    def list_run_tokens(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "tokens")["tokens"])
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        tokens = [t for t in self.list_run_tokens() if t["id"].startswith(token_id)]
+        self._call("DELETE", f"tokens/{quote(token_id, safe='')}")
+        return tokens[0] if tokens else {"id": token_id, "name": None, "kind": "run",
+                                          "username": "?"}
+

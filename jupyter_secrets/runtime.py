@@ -90,6 +90,9 @@ class SecretsRuntime:
         self._marker = changes.marker
         if not first and changes.touched != frozenset():
             self.tokens.forget(changes.names("token"))
+            self.connections.forget(changes.names("connection"))
+            if changes.names("secret") != set() or changes.names("connection") != set():
+                self.secrets.forget_listing()
             for listener in self._feed_listeners:
                 listener(changes)
         return changes

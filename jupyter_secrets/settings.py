@@ -117,7 +117,8 @@ class SecretsSettings(Configurable):
     service_token = Unicode(
         help="Client mode: this server's credential for the service (jupyter secrets "
         "server-token create --user NAME); it can mint kernel tokens and use secrets, never "
-        "manage them. Defaults to $JUPYTER_SECRETS_SERVICE_TOKEN.",
+        "manage them. Defaults to $JUPYTER_SECRETS_SERVICE_TOKEN, else (under JupyterHub) "
+        "$JUPYTERHUB_API_TOKEN, whose role must grant custom:secrets:use and no more.",
     ).tag(config=True)
 
     service_allow_origins = List(
@@ -145,7 +146,8 @@ class SecretsSettings(Configurable):
 
     @default("service_token")
     def _default_service_token(self) -> str:
-        return os.environ.get(SERVICE_TOKEN_ENV, "")
+        """Under JupyterHub the singleuser server's own Hub token (with the use scope) works."""
+        return os.environ.get(SERVICE_TOKEN_ENV) or os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
     @default("key_file")
     def _default_key_file(self) -> str:

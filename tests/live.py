@@ -55,9 +55,16 @@ class LiveServer:
     def api(self) -> str:
         return f"{self.url}/api/secrets/v1"
 
+    shared_store: str | None = None  # another server's store (replicas, shared counters)
+
     @property
     def store_url(self) -> str:
-        return f"sqlite:///{self.root / 'store' / 'secrets.db'}"
+        return self.shared_store or f"sqlite:///{self.root / 'store' / 'secrets.db'}"
+
+    def start_on(self, store_url: str) -> LiveServer:
+        """Start on an existing store (with the same master key)."""
+        self.shared_store = store_url
+        return self.start()
 
     def start(self, extra_config: dict[str, Any] | None = None) -> LiveServer:
         for sub in ("config", "data", "runtime", "notebooks", "store"):

@@ -46,6 +46,10 @@ MATRIX: dict[tuple[str, str, str], tuple[int, int, int, int, int, int]] = {
     ("POST", "request", "request"): (200, 200, 403, 200, 200, 403),
     ("POST", "scan", "scan"): (200, 403, 403, 403, 403, 403),
     ("GET", "info", ""): (200, 200, 403, 200, 200, 403),
+    ("GET", "env", ""): (200, 200, 403, 200, 200, 403),
+    ("GET", "tokens", ""): (200, 403, 403, 403, 403, 403),
+    ("POST", "tokens", "run_token"): (201, 403, 403, 403, 403, 403),
+    ("DELETE", "tokens/(?P<token_id>[^/]+)", ""): (404, 403, 403, 403, 403, 403),
     # Only a user's server in client mode (a server token) mints kernel tokens or asks for
     # redactions: inside a Jupyter server nobody has one (tests/test_service.py covers them).
     ("POST", "kernel-tokens", "kernel"): (403, 403, 403, 403, 403, 403),
@@ -64,6 +68,7 @@ PATHS = {
     "connections/(?P<name>[^/]+)": "connections/zulu",
     "proxy/(?P<connection>[^/]+)/?(?P<path>.*)": "proxy/zulu/echo/x",
     "kernel-tokens/(?P<kernel_id>[^/]+)": "kernel-tokens/k1",
+    "tokens/(?P<token_id>[^/]+)": "tokens/0000000000000000",
 }
 
 
@@ -86,6 +91,7 @@ def _bodies(upstream: Any) -> dict[str, Any]:
         "kernel": {"kernel_id": "k1"},
         "heartbeat": {"kernel_ids": ["k1"]},
         "redact": {"text": "t"},
+        "run_token": {"name": "nightly", "ttl": "1h"},
     }
 
 

@@ -312,3 +312,29 @@ def test_concurrent_hits_never_exceed_the_limit(store, store_url):
         other.close()
     assert sorted(r for r in results if r is not None) == list(range(1, 26))
     assert results.count(None) == 15
+
+
+def test_sharing_and_grants_round_trip(store):
+    shared = SharedWith(users=("bob",), groups=("analysts",))
+    r = record("A", shared_with=shared)
+    c = replace(connection("c", "A"), shared_with=shared)
+    with store.transaction() as tx:
+        tx.insert_secret(r, sealed())
+        tx.put_connection(c)
+    assert store.get_secret("A").shared_with == shared
+    assert store.get_connection("c").shared_with == shared
+    with store.transaction() as tx:
+        tx.update_secret(replace(r, shared_with=None), None, expected_version=1)
+    assert store.get_secret("A").shared_with is None, "None: everyone"
+    store.append_audit([AuditRecord(time="2030-01-01T00:00:00.000Z", user="bob",
+                                    action="proxy_call", grant="group:analysts")])
+    assert store.query_audit()[0].grant == "group:analysts"
+
+
+def test_insert_keeps_use_counts_as_given(store):
+    """migrate copies secrets with their history: the store writes what it is given."""
+    r = record("A", use_count=7, last_used_at="2030-01-01T00:00:00.000Z")
+    with store.transaction() as tx:
+        tx.insert_secret(r, sealed())
+    got = store.get_secret("A")
+    assert (got.use_count, got.last_used_at) == (7, "2030-01-01T00:00:00.000Z")

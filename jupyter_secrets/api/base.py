@@ -27,6 +27,7 @@ from ..errors import (
     PermissionDenied,
     RateLimited,
     SecretsError,
+    StoreUnavailable,
     TooLarge,
     UpstreamFailed,
     UpstreamTimeout,
@@ -55,6 +56,7 @@ _STATUS: dict[type[SecretsError], int] = {
     UpstreamTimeout: 504,
     UpstreamFailed: 502,
     RateLimited: 429,
+    StoreUnavailable: 503,
 }
 
 
@@ -63,7 +65,7 @@ class Identity(Protocol):
 
     policy: RolePolicy
 
-    def caller(self, handler: SecretsHandler) -> Caller | None: ...
+    async def caller(self, handler: SecretsHandler) -> Caller | None: ...
 
     def allows(self, handler: SecretsHandler, caller: Caller, action: Action) -> bool: ...
 
@@ -146,9 +148,10 @@ class SecretsHandler(web.RequestHandler):
             await result
         if self._finished:  # the app's base answered already (a CORS preflight)
             return
-        caller = self.identity.caller(self)
+        caller = await self.identity.caller(self)
         if caller is None:
-            raise web.HTTPError(403, "Sign in to use the secrets API.")
+            problem = getattr(self, "token_problem", None)
+            raise http_error(403, problem or "Sign in to use the secrets API.")
         unavailable = self.settings.get(UNAVAILABLE_KEY)
         if unavailable:
             raise http_error(503, f"jupyter-secrets is unavailable: {unavailable}")
@@ -158,6 +161,14 @@ class SecretsHandler(web.RequestHandler):
         if not self.identity.allows(self, caller, action):
             raise web.HTTPError(403, f"This server's policy does not allow {action} on secrets.")
         self._caller = caller
+
+    def client_hints(self) -> dict[str, Any]:
+        """What a front-end needs from this app to call back (the Hub's XSRF token)."""
+        return {}
+
+    def full_api_url(self) -> str:
+        """This API's absolute URL as the caller reached it."""
+        return f"{self.request.protocol}://{self.request.host}{self.api_url()}"
 
     def api_url(self, *parts: str) -> str:
         """The absolute path of an API resource below this app's base URL."""

@@ -62,7 +62,23 @@ class PresetsHandler(SecretsHandler):
         self.write_json({"presets": [p.to_json(name) for name, p in PRESETS.items()]})
 
 
+class EnvHandler(SecretsHandler):
+    """``GET /env``: the provider variables this caller's kernels get, names only."""
+
+    async def get(self) -> None:
+        self.require_reader()
+        records = await self.call(self.runtime.connections.list)
+        variables = [
+            {"name": name, "connection": record.name}
+            for record in sorted(records, key=lambda r: r.name)
+            if record.env is not None and self.caller.grant(record.shared_with) is not None
+            for name in record.env
+        ]
+        self.write_json({"variables": variables})
+
+
 routes: list[Route] = [
+    ("env", EnvHandler),
     ("presets", PresetsHandler),
     ("connections", ConnectionsCollectionHandler),
     ("connections/(?P<name>[^/]+)", ConnectionHandler),

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
+import re
 import time
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -21,9 +23,10 @@ from tornado.iostream import StreamClosedError
 from ..boundary.hosts import normalize_host_pattern
 from ..boundary.placeholders import PLACEHOLDER_RE, UnknownPlaceholder
 from ..egress.outbound import CallSpec, UpstreamResponse
-from ..errors import EgressRefused, InvalidInput, SecretsError, UpstreamFailed
+from ..errors import EgressRefused, InvalidInput, RateLimited, SecretsError, UpstreamFailed
 from ..protocol import ERROR_HEADER, LOGGER_NAME, OVERHEAD_HEADER
 from ..services.audit import split_destination
+from ..store import ConnectionRecord
 from ..validation import validate_header, validate_http_url
 from .base import Route, SecretsHandler, http_error, status_for
 
@@ -58,12 +61,15 @@ class EgressHandler(SecretsHandler):
             self._relay_task.cancel()
         super().on_connection_close()
 
-    async def relay(self, spec: CallSpec) -> None:
+    async def relay(self, spec: CallSpec, limited: ConnectionRecord | None = None) -> None:
         self._relay_task = asyncio.current_task()
         started = time.perf_counter()
         upstream: UpstreamResponse | None = None
         failure: SecretsError | None = None
         try:
+            if limited is not None:  # counted in the store: limits hold across processes
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.runtime.limits.connection_call, limited, self.caller.name)
             async with self.runtime.egress.call(spec, self.caller) as upstream:
                 await self._relay(upstream)
         except UpstreamFailed as error:
@@ -87,7 +93,7 @@ class EgressHandler(SecretsHandler):
         started: float,
     ) -> None:
         """One event per call: names, destination (no query), status, bytes, time, reason."""
-        refused = isinstance(failure, (EgressRefused, UnknownPlaceholder))
+        refused = isinstance(failure, (EgressRefused, UnknownPlaceholder, RateLimited))
         host, path = split_destination(spec.url)
         await self.audit(
             "refused_call" if refused else "proxy_call" if spec.connection else "request_call",
@@ -109,8 +115,13 @@ class EgressHandler(SecretsHandler):
         self.set_header("X-Accel-Buffering", "no")
         self.set_header("Cache-Control", "no-cache")
         self.set_header(OVERHEAD_HEADER, f"{upstream.overhead_ms:.2f}")
+        stream = self.request.connection.stream if isinstance(
+            self.request.connection, HTTP1Connection) else None
+        if stream is not None:  # small chunks (SSE events) leave at once, not after Nagle
+            stream.set_nodelay(True)
         try:
-            await self.flush()
+            # The first chunk is already here (the encoding check read it): the headers go
+            # out with it, in one send.
             async for chunk in upstream.chunks():
                 if self._client_gone:
                     return
@@ -130,6 +141,15 @@ class EgressHandler(SecretsHandler):
         self._finished = True  # tornado must not write a clean end after the cut
 
 
+_CONNECTION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_pattern(base_url: str) -> str:
+    """A connection's own host as an allowed-host pattern (parsed once per base URL)."""
+    return normalize_host_pattern(urlsplit(base_url).netloc)
+
+
 class ProxyHandler(EgressHandler):
     """``/proxy/{connection}/{path}``: any SDK works with ``base_url`` pointed here."""
 
@@ -138,14 +158,16 @@ class ProxyHandler(EgressHandler):
         limit = self.runtime.settings.max_proxy_body_bytes
         if len(self.request.body) > limit:
             raise http_error(413, f"The request body exceeds the proxy's {limit}-byte limit.")
-        record = await self.call(self.runtime.connections.get, connection)
+        connections = self.runtime.connections
+        cached = connections.cached(connection) if _CONNECTION_NAME.fullmatch(connection) else ...
+        record = (await self.call(connections.get, connection) if cached is ...
+                  else self._found(cached, connection))
         if self.caller.grant(record.shared_with) is None:
             raise http_error(404, f"No connection named {record.name}.")
         base = record.base_url.rstrip("/")
         url = f"{base}/{path.lstrip('/')}" if path else base
         if self.request.query:
             url += "?" + self.request.query
-        host = urlsplit(record.base_url).netloc
         spec = CallSpec(
             method=self.request.method or "GET",
             url=url,
@@ -155,9 +177,17 @@ class ProxyHandler(EgressHandler):
             auth=record.auth,
             auth_secret=record.secret,
             connection=record.name,
-            extra_allowed={name: [normalize_host_pattern(host)] for name in record.secrets_used()},
+            extra_allowed={name: [_host_pattern(record.base_url)]
+                           for name in record.secrets_used()},
         )
-        await self.relay(spec)
+        limits = record.rate_limit is not None or record.daily_quota is not None
+        await self.relay(spec, record if limits else None)
+
+    @staticmethod
+    def _found(record: ConnectionRecord | None, name: str) -> ConnectionRecord:
+        if record is None:
+            raise http_error(404, f"No connection named {name.strip().lower()}.")
+        return record
 
     def _forwarded_headers(self, connection_headers: dict[str, str]) -> list[tuple[str, str]]:
         overridden = {k.lower() for k in connection_headers}

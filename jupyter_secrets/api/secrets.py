@@ -100,7 +100,9 @@ class MeHandler(SecretsHandler):
             "name": getattr(self.current_user, "name", None) or caller.name,
             "role": caller.role,
             "can_list": caller.is_admin or self.access.users_can_list,
-            "can_write": caller.is_admin,
+            "can_write": caller.is_admin and caller.channel == "session",
+            "groups": sorted(caller.groups),
+            **self.client_hints(),
         })
 
 

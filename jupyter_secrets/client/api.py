@@ -40,6 +40,17 @@ def names() -> list[str]:
     return [s["name"] for s in secrets()]
 
 
+def env() -> dict[str, str]:
+    """Provider variables a kernel started now gets (name -> connection), never their values.
+
+    Connections that export their environment (``OPENAI_BASE_URL`` + ``OPENAI_API_KEY`` and
+    the like) point SDKs at the proxy with the kernel's own token, so ``OpenAI()`` with no
+    arguments works. Kernels get them when they start: restart the kernel after a change.
+    """
+    variables = _call("GET", "env").json()["variables"]
+    return {v["name"]: v["connection"] for v in variables}
+
+
 def connections() -> list[str]:
     """The names of the connections you can call."""
     return [c["name"] for c in _call("GET", "connections").json()["connections"]]

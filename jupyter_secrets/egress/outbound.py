@@ -195,6 +195,7 @@ class UsageRecorder:
     def _write(self, names: list[str]) -> None:
         try:
             self.service.store.record_use(Counter(names), now_iso())
+            self.service.forget_listing()  # listings show use counts
         except Exception:  # bookkeeping must never break calls
             log.warning("jupyter-secrets: could not record use of %s", ", ".join(set(names)))
 
@@ -460,10 +461,10 @@ class Egress:
                 raise UpstreamFailed(f"More than {self.max_redirects} redirects; not followed.")
             assert response is not None
             body = await _decodable_body(response)
-            headers = [
-                (k, scrubber.scrub_text(v)) for k, v in response.headers.multi_items()
+            headers = scrubber.scrub_headers([
+                (k, v) for k, v in response.headers.multi_items()
                 if k.lower() not in RESPONSE_HEADERS_DROPPED
-            ]
+            ])
             yield UpstreamResponse(
                 status=response.status_code,
                 reason=response.reason_phrase,

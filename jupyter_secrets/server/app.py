@@ -91,7 +91,8 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         runtime.live_kernels = lambda: list(kernel_manager.list_kernel_ids())
         install_kernel_hooks(
             kernel_manager,
-            LocalKernelTokens(runtime, url_path_join(self.server.connection_url, API_PATH)),
+            LocalKernelTokens(runtime, url_path_join(self.server.connection_url, API_PATH),
+                              policy),
             username_of=lambda user: policy.actor(user.username),
             server_user=policy.actor(getpass.getuser()),
         )

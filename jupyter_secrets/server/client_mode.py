@@ -54,10 +54,13 @@ class ServiceClient(KernelTokens):
                                f"{message or response.status_code}")
         return response.json() if response.content else None
 
-    async def mint(self, username: str, kernel_id: str) -> str:
-        """The service binds the token to the user its server token was made for."""
-        response = await self._async.post("kernel-tokens", json={"kernel_id": kernel_id})
-        return str(self._check(response, "mint a kernel token")["token"])
+    async def mint(self, username: str, kernel_id: str) -> tuple[str, dict[str, str]]:
+        """The service binds the token to the user its server token was made for, and says
+        which provider variables the kernel gets (URLs as this server reaches the service)."""
+        response = await self._async.post(
+            "kernel-tokens", json={"kernel_id": kernel_id, "api_url": self.api_url})
+        body = self._check(response, "mint a kernel token")
+        return str(body["token"]), {str(k): str(v) for k, v in (body.get("env") or {}).items()}
 
     async def revoke(self, kernel_id: str) -> None:
         try:

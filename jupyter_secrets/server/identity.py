@@ -38,9 +38,16 @@ class KernelAwareIdentity:
         token = token_from_headers(handler.request.headers)
         if token is None:
             return self._inner.get_user(handler)
-        record = self._tokens.resolve(token, kinds=("kernel",))
+        record = self._tokens.resolve(token, kinds=("kernel", "run"))
+        if record is not None and record.kind == "run":  # a headless run (papermill, jobs)
+            handler._token_authenticated = True  # type: ignore[attr-defined]
+            handler.run_token = record  # type: ignore[attr-defined]
+            return User(username=record.username)
         if record is None or record.kernel_id is None or not self._is_live(record.kernel_id):
-            return None  # a dead, revoked or forged kernel token: unauthenticated, 403
+            # A dead, revoked, expired or forged token: unauthenticated, and told why.
+            handler.token_problem = self._tokens.why_refused(token) or (  # type: ignore[attr-defined]
+                "This kernel token is no longer valid: restart the kernel.")
+            return None
         grant = KernelGrant(record.username, record.kernel_id)
         handler._token_authenticated = True  # type: ignore[attr-defined] # no XSRF for scripts
         handler.kernel_grant = grant  # type: ignore[attr-defined]
@@ -53,13 +60,15 @@ class JupyterIdentity:
     def __init__(self, policy: RolePolicy) -> None:
         self.policy = policy
 
-    def caller(self, handler: SecretsHandler) -> Caller | None:
+    async def caller(self, handler: SecretsHandler) -> Caller | None:
         user = handler.current_user
         if user is None:
             return None
         grant: KernelGrant | None = getattr(handler, "kernel_grant", None)
         if grant is not None:
             return self.policy.caller(user.username, channel="kernel", kernel_id=grant.kernel_id)
+        if getattr(handler, "run_token", None) is not None:
+            return self.policy.caller(user.username, channel="run")
         return self.policy.caller(user.username)
 
     def allows(self, handler: SecretsHandler, caller: Caller, action: Action) -> bool:

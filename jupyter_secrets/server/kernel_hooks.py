@@ -23,17 +23,19 @@ from ..protocol import (
     URL_ENV,
 )
 from ..runtime import SecretsRuntime
+from ..services.access import RolePolicy
+from ..services.connections import kernel_env
 
 #: Never passed on to kernels: what lets this server (not its kernels) act.
 PRIVATE_ENV = (*SERVER_ONLY_ENV, SERVICE_TOKEN_ENV, ADMIN_TOKEN_ENV)
 
 
 class KernelTokens(Protocol):
-    """Where kernel tokens come from."""
+    """Where kernel tokens come from, with the provider variables connections export."""
 
     api_url: str
 
-    async def mint(self, username: str, kernel_id: str) -> str: ...
+    async def mint(self, username: str, kernel_id: str) -> tuple[str, dict[str, str]]: ...
 
     async def revoke(self, kernel_id: str) -> None: ...
 
@@ -41,14 +43,21 @@ class KernelTokens(Protocol):
 class LocalKernelTokens:
     """Embedded: this server's runtime mints them (and heartbeats them in ``maintain``)."""
 
-    def __init__(self, runtime: SecretsRuntime, api_url: str) -> None:
+    def __init__(self, runtime: SecretsRuntime, api_url: str, policy: RolePolicy) -> None:
         self.runtime = runtime
         self.api_url = api_url
+        self.policy = policy
 
-    async def mint(self, username: str, kernel_id: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.runtime.tokens.mint_kernel(username, kernel_id,
-                                                          server_id=self.runtime.id))
+    async def mint(self, username: str, kernel_id: str) -> tuple[str, dict[str, str]]:
+        def mint() -> tuple[str, dict[str, str]]:
+            token = self.runtime.tokens.mint_kernel(username, kernel_id,
+                                                    server_id=self.runtime.id)
+            caller = self.policy.caller(username, channel="kernel", kernel_id=kernel_id)
+            env = kernel_env(self.runtime.connections.list(), caller,
+                             f"{self.api_url}/proxy", token)
+            return token, env
+
+        return await asyncio.get_running_loop().run_in_executor(None, mint)
 
     async def revoke(self, kernel_id: str) -> None:
         await asyncio.get_running_loop().run_in_executor(
@@ -78,10 +87,11 @@ def install_kernel_hooks(
         user = getattr(handler, "current_user", None)
         username = username_of(user) if user else server_user
         kernel_id = kernel_id or kernel_manager.new_kernel_id()
-        token = await tokens.mint(username, kernel_id)
+        token, provider_env = await tokens.mint(username, kernel_id)
         env = dict(kwargs.get("env") or os.environ)
         for name in PRIVATE_ENV:
             env.pop(name, None)
+        env.update(provider_env)  # e.g. OPENAI_BASE_URL + OPENAI_API_KEY = proxy + token
         env.update({URL_ENV: tokens.api_url, TOKEN_ENV: token})
         kwargs.update(env=env, kernel_id=kernel_id)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from .identity import ServiceIdentity
 log = logging.getLogger(LOGGER_NAME)
 ALLOW_ORIGINS_KEY = "jupyter_secrets_allow_origins"
 MIN_ADMIN_TOKEN = 32
+#: Signs the OAuth state cookie under JupyterHub; set it when replicas share one prefix.
+COOKIE_SECRET_ENV = "JUPYTER_SECRETS_COOKIE_SECRET"  # noqa: S105 - a variable name
 CORS_HEADERS = "Authorization, Content-Type, X-Api-Key, X-XSRFToken"
 
 
@@ -80,11 +83,14 @@ def normalize_base_url(raw: str) -> str:
     return "/" + raw.strip("/") + "/" if raw.strip("/") else "/"
 
 
-def check_admin_token(token: str | None) -> str:
+def check_admin_token(token: str | None, *, required: bool = True) -> str | None:
     if not token:
+        if not required:
+            return None
         raise SecretsError(
             f"Set {ADMIN_TOKEN_ENV} to a long random token (e.g. $(openssl rand -hex 32)): "
-            "it is the admin's credential for this service. There is no default."
+            "it is the admin's credential for this service (under JupyterHub, admins log in "
+            "with the Hub instead). There is no default."
         )
     if len(token) < MIN_ADMIN_TOKEN:
         raise SecretsError(f"{ADMIN_TOKEN_ENV} must be at least {MIN_ADMIN_TOKEN} characters.")
@@ -94,14 +100,33 @@ def check_admin_token(token: str | None) -> str:
 def make_app(
     runtime: SecretsRuntime, identity: Any, config: ServiceConfig, *,
     base: type[web.RequestHandler] = ServiceHandler, extra: list[Any] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> web.Application:
     base_url = normalize_base_url(config.base_url)
     routes: list[Any] = bind_routes(base, prefix=base_url.rstrip("/") + API_PREFIX)
     return web.Application(
         [*(extra or []), *routes],
         **{RUNTIME_KEY: runtime, IDENTITY_KEY: identity, INFO_KEY: {"mode": "service"},
-           ALLOW_ORIGINS_KEY: frozenset(config.allow_origins), "base_url": base_url},
+           ALLOW_ORIGINS_KEY: frozenset(config.allow_origins), "base_url": base_url,
+           **(settings or {})},
     )
+
+
+def _hub_app(runtime: SecretsRuntime, settings: SecretsSettings, config: ServiceConfig,
+             admin_token: str | None) -> web.Application:
+    """Under JupyterHub (its environment is set): the Hub's login, scopes and groups."""
+    from jupyterhub.services.auth import HubOAuth
+
+    from .hub import HUB_AUTH_KEY, HubIdentity, HubServiceHandler, hub_routes
+
+    hub_auth = HubOAuth(api_token=os.environ["JUPYTERHUB_API_TOKEN"], cache_max_age=60)
+    identity = HubIdentity(role_policy(settings), runtime.tokens, admin_token=admin_token,
+                           hub_auth=hub_auth)
+    base_url = normalize_base_url(config.base_url)
+    cookie_secret = os.environ.get(COOKIE_SECRET_ENV) or secrets.token_hex(32)
+    return make_app(runtime, identity, config, base=HubServiceHandler,
+                    extra=hub_routes(base_url),
+                    settings={HUB_AUTH_KEY: hub_auth, "cookie_secret": cookie_secret})
 
 
 def role_policy(settings: SecretsSettings) -> RolePolicy:
@@ -112,11 +137,16 @@ def role_policy(settings: SecretsSettings) -> RolePolicy:
 
 async def serve(settings: SecretsSettings, config: ServiceConfig) -> None:
     """Run until SIGTERM or SIGINT, then finish what is queued and stop."""
-    admin_token = check_admin_token(config.admin_token)
+    under_hub = bool(os.environ.get("JUPYTERHUB_API_TOKEN"))
+    admin_token = check_admin_token(config.admin_token, required=not under_hub)
     runtime = build_runtime(settings, log=log)
     uninstall = install_log_scrubbing(runtime.values)
-    identity = ServiceIdentity(role_policy(settings), runtime.tokens, admin_token=admin_token)
-    app = make_app(runtime, identity, config)
+    if under_hub:
+        app = _hub_app(runtime, settings, config, admin_token)
+    else:
+        identity = ServiceIdentity(role_policy(settings), runtime.tokens,
+                                   admin_token=admin_token)
+        app = make_app(runtime, identity, config)
     server = HTTPServer(app, xheaders=True)
     server.listen(config.port, config.ip)
     maintenance = asyncio.ensure_future(runtime.maintain())

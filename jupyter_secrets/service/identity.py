@@ -41,22 +41,25 @@ class ServiceIdentity:
     def __repr__(self) -> str:
         return f"ServiceIdentity(admin_token={'set' if self._admin_token else 'unset'})"
 
-    def caller(self, handler: SecretsHandler) -> Caller | None:
+    def is_admin_token(self, credential: str) -> bool:
+        return self._admin_token is not None and hmac.compare_digest(
+            credential.encode("utf-8", "surrogatepass"), self._admin_token)
+
+    async def caller(self, handler: SecretsHandler) -> Caller | None:
         credential = bearer(handler)
         if credential is None:
             return None
-        if self._admin_token is not None and hmac.compare_digest(
-            credential.encode("utf-8", "surrogatepass"), self._admin_token
-        ):
+        if self.is_admin_token(credential):
             return Caller(self.admin_name, "admin", "session")
         record = self.tokens.resolve(credential)
         if record is None:
+            handler.token_problem = self.tokens.why_refused(credential)  # type: ignore[attr-defined]
             return None
         return self.policy.caller(record.username, channel=_CHANNELS[record.kind],
                                   kernel_id=record.kernel_id,
-                                  groups=self.extra_groups(record.username))
+                                  groups=await self.extra_groups(record.username))
 
-    def extra_groups(self, username: str) -> frozenset[str]:
+    async def extra_groups(self, username: str) -> frozenset[str]:
         """Groups known beyond the configuration (the Hub's, in ``service/hub.py``)."""
         return frozenset()
 

@@ -10,10 +10,13 @@ Outside an event loop (the CLI) events are written at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
 import re
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,7 +33,8 @@ log = logging.getLogger(LOGGER_NAME)
 ACTIONS = (
     "create", "replace", "delete", "metadata", "batch",
     "connection_create", "connection_update", "connection_delete",
-    "proxy_call", "request_call", "refused_call", "rotate_key", "migrate",
+    "proxy_call", "request_call", "refused_call", "rotate_key", "token_create",
+    "token_revoke", "migrate",
 )
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -146,6 +150,22 @@ def session_path_lookup(session_manager: Any) -> PathLookup:
     return lookup
 
 
+PATH_TTL_S = 10.0
+
+
+@dataclass(frozen=True)
+class _Queued:
+    event: AuditRecord | None  # None: a drain marker, written as nothing
+    done: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
 def _clean(text: str | None) -> str | None:
     """Text any store can hold: a lone surrogate (valid JSON, invalid UTF-8) becomes '?'."""
     if text is None:
@@ -156,11 +176,12 @@ def _clean(text: str | None) -> str | None:
 class AuditLog:
     """Durable before the response: each call waits for its event's group commit.
 
-    ``record()`` builds an event; ``commit()`` queues it and returns once it is written. One
-    writer drains the queue in a worker thread, so events noted while a write is running go
-    together in the next transaction (group commit): a busy proxy pays one commit per batch,
-    not per call. An event the store refuses is retried alone, then cleaned, so it never takes
-    other events with it. Outside an event loop (the CLI) ``write_now()`` writes at once.
+    ``event()`` builds an event; ``commit()`` hands it to one writer thread and returns once
+    it is written. The writer takes everything queued at that moment into one transaction
+    (group commit), so a busy proxy pays one commit per batch, not per call, and wakes the
+    event loop once per batch. An event the store refuses is retried alone, then cleaned, so
+    it never takes other events with it. Without an event loop (the CLI) ``write_now()``
+    writes at once.
     """
 
     def __init__(
@@ -173,13 +194,16 @@ class AuditLog:
         self.store = store
         self.retention_days = retention_days
         self.notebook_path = notebook_path
-        self._queue: list[tuple[AuditRecord, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer at a time, in order
         self._last_prune: datetime | None = None
+        self._paths: dict[str, tuple[float, str | None]] = {}
+        self._pending = 0
 
     def __repr__(self) -> str:
-        return f"AuditLog(retention_days={self.retention_days}, queued={len(self._queue)})"
+        return f"AuditLog(retention_days={self.retention_days}, queued={self._pending})"
 
     # -- recording -------------------------------------------------------------------------
 
@@ -223,57 +247,87 @@ class AuditLog:
         )
 
     async def commit(self, event: AuditRecord) -> None:
-        """Queue ``event`` and return once it is written (with whatever else was queued)."""
+        """Hand ``event`` to the writer and return once it is written (with its batch)."""
         loop = asyncio.get_running_loop()
+        if event.kernel_id and event.notebook_path is None:
+            path = await self._notebook_path(event.kernel_id)
+            if path:
+                event = replace(event, notebook_path=_clean(path))
         done: asyncio.Future[None] = loop.create_future()
-        self._queue.append((event, done))
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write_queued())
-        await asyncio.shield(done)  # a caller hanging up does not cancel the write
+        self._pending += 1
+        self._ensure_writer()
+        self._queue.put(_Queued(event, done, loop))
+        try:
+            await asyncio.shield(done)  # a caller hanging up does not cancel the write
+        finally:
+            self._pending -= 1
 
     def write_now(self, event: AuditRecord) -> None:
         """Write one event synchronously (the CLI, which has no event loop)."""
         self._write([event])
 
-    async def _write_queued(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            batch, self._queue = self._queue, []
+    async def _notebook_path(self, kernel_id: str) -> str | None:
+        """The kernel's notebook, looked up at most every few seconds per kernel."""
+        if self.notebook_path is None:
+            return None
+        now = time.monotonic()
+        cached = self._paths.get(kernel_id)
+        if cached is None or now - cached[0] > PATH_TTL_S:
+            cached = (now, await self.notebook_path(kernel_id))
+            self._paths[kernel_id] = cached
+        return cached[1]
+
+    def _ensure_writer(self) -> None:
+        with self._writer_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_forever, daemon=True,
+                                                name="jupyter-secrets-audit")
+                self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while True:  # everything queued right now joins this transaction
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(item)
             try:
-                events = await self._with_paths([event for event, _ in batch])
-                await loop.run_in_executor(None, self._write, events)
+                self._write([item.event for item in batch])
             finally:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+                for item in batch:
+                    by_loop.setdefault(item.loop, []).append(item.done)
+                for loop, futures in by_loop.items():
+                    with contextlib.suppress(RuntimeError):  # that loop has closed
+                        loop.call_soon_threadsafe(_resolve, futures)
 
     async def drain(self) -> None:
-        """Wait until everything queued so far is written."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+        """Wait until everything handed over so far is written."""
+        if self._writer is None or not self._writer.is_alive():
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Queued(None, done, loop))
+        await asyncio.shield(done)
 
-    async def _with_paths(self, batch: list[AuditRecord]) -> list[AuditRecord]:
-        """Notebook paths, looked up once per kernel per batch."""
-        if self.notebook_path is None:
-            return batch
-        paths: dict[str, str | None] = {}
-        out: list[AuditRecord] = []
-        for event in batch:
-            if event.kernel_id and event.notebook_path is None:
-                if event.kernel_id not in paths:
-                    paths[event.kernel_id] = await self.notebook_path(event.kernel_id)
-                if paths[event.kernel_id]:
-                    event = replace(event, notebook_path=_clean(paths[event.kernel_id]))
-            out.append(event)
-        return out
-
-    def _write(self, batch: list[AuditRecord]) -> None:
+    def _write(self, batch: Sequence[AuditRecord | None]) -> None:
         """One transaction for the batch; if the store refuses it, each event on its own."""
+        events = [event for event in batch if event is not None]  # None: a drain marker
+        if not events:
+            return
         with self._write_lock:
             try:
-                self.store.append_audit(batch)
+                self.store.append_audit(events)
             except Exception:
-                for event in batch:
+                for event in events:
                     self._write_one(event)
             self.prune_if_due()
 
@@ -285,8 +339,11 @@ class AuditLog:
                       event.action, ",".join(event.secrets), event.user, exc_info=True)
 
     async def aclose(self) -> None:
-        """At shutdown: write everything still queued."""
+        """At shutdown: write everything still queued, then stop the writer."""
         await self.drain()
+        if self._writer is not None and self._writer.is_alive():
+            self._queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.join, 10)
 
     # -- retention -------------------------------------------------------------------------
 

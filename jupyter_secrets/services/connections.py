@@ -9,8 +9,10 @@ connection itself names: defining the connection is the admin's decision to send
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from types import EllipsisType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +28,7 @@ from ..validation import (
     validate_http_url,
     validate_shared_with,
 )
+from .access import Caller
 from .presets import PRESETS
 from .secrets import Metadata, PutValue, SecretsService
 
@@ -38,7 +41,13 @@ SCHEMES = {"bearer": (), "header": ("header",), "basic": ("username",), "query":
            "none": ()}
 MAX_HEADERS = 32
 FIELDS = {"name", "preset", "base_url", "secret", "auth", "headers", "description", "value",
-          "shared_with"}
+          "shared_with", "export_env", "env", "rate_limit", "daily_quota"}
+MAX_LIMIT = 1_000_000
+MAX_ENV = 16
+_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_ENV_TEMPLATE_RE = re.compile(r"\{(base_url|token)\}")
+#: Never set by a connection: ours, and variables that change what code a kernel runs.
+_ENV_RESERVED = re.compile(r"JUPYTER_SECRETS_.*|PATH|HOME|LD_.*|PYTHON.*|DYLD_.*|JPY_.*")
 
 
 def normalize_connection_name(raw: object) -> str:
@@ -86,6 +95,51 @@ def validate_auth(raw: object) -> dict[str, str]:
     return auth
 
 
+def validate_env(raw: object) -> dict[str, str]:
+    """Variables a connection exports to kernels: names, and values with ``{base_url}`` and
+    ``{token}`` (the kernel's own token) only; never a ``{{secrets.NAME}}``."""
+    if not isinstance(raw, Mapping) or len(raw) > MAX_ENV:
+        raise InvalidInput(f"env must be an object of at most {MAX_ENV} VARIABLE: template pairs, "
+                           'like {"OPENAI_BASE_URL": "{base_url}", "OPENAI_API_KEY": "{token}"}.')
+    env: dict[str, str] = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _ENV_NAME_RE.fullmatch(name):
+            raise InvalidInput(f"{name!r} is not a valid environment variable name.")
+        if _ENV_RESERVED.fullmatch(name):
+            raise InvalidInput(f"{name} cannot be set by a connection.")
+        if (not isinstance(value, str) or len(value) > 2048 or contains_header_unsafe(value)
+                or find_names(value) or "{" in _ENV_TEMPLATE_RE.sub("", value)
+                or "}" in _ENV_TEMPLATE_RE.sub("", value)):
+            raise InvalidInput(f"The value of {name} must be one line of text where only "
+                               "{base_url} and {token} are filled in.")
+        env[name] = value
+    return env
+
+
+def _limit(raw: object, what: str) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_LIMIT:
+        raise InvalidInput(f"{what} must be a whole number of calls from 1 to {MAX_LIMIT}, "
+                           "or null for no limit.")
+    return raw
+
+
+def kernel_env(
+    connections: Iterable[ConnectionRecord], caller: Caller, proxy_url: str, token: str
+) -> dict[str, str]:
+    """What a kernel of ``caller`` gets from the connections shared with them that export
+    their environment: proxy URLs and the kernel's own token, never a value."""
+    env: dict[str, str] = {}
+    for record in sorted(connections, key=lambda r: r.name):
+        if record.env is None or caller.grant(record.shared_with) is None:
+            continue
+        base = f"{proxy_url.rstrip('/')}/{record.name}"
+        for name, template in record.env.items():
+            env[name] = template.replace("{base_url}", base).replace("{token}", token)
+    return env
+
+
 def validate_headers(raw: object) -> dict[str, str]:
     if raw is None:
         return {}
@@ -101,19 +155,46 @@ def validate_headers(raw: object) -> dict[str, str]:
 
 
 class ConnectionsService:
+    """Connection use cases; records are cached in memory for the proxy's hot path.
+
+    The cache holds names and settings only (no value), is emptied by every change made
+    through this process at once, and by other processes' changes through the store's change
+    feed (the runtime calls :meth:`forget`), so a proxied call reads no database.
+    """
+
     def __init__(self, secrets: SecretsService) -> None:
         self.secrets = secrets
         self.store = secrets.store
+        self._cache: dict[str, ConnectionRecord | None] = {}
+        self._lock = threading.Lock()
+
+    def forget(self, names: Iterable[str] | None) -> None:
+        """Drop cached records (None: all of them)."""
+        with self._lock:
+            if names is None:
+                self._cache.clear()
+            else:
+                for name in names:
+                    self._cache.pop(name, None)
 
     def list(self) -> list[ConnectionRecord]:
         return self.store.list_connections()
 
     def get(self, raw_name: object) -> ConnectionRecord:
         name = normalize_connection_name(raw_name)
-        record = self.store.get_connection(name)
+        record = self.cached(name)
+        if record is ...:
+            record = self.store.get_connection(name)
+            with self._lock:
+                self._cache[name] = record
         if record is None:
             raise NotFound(f"No connection named {name}.")
         return record
+
+    def cached(self, raw_name: object) -> ConnectionRecord | EllipsisType | None:
+        """The cached record (None: known not to exist), or ``...`` when not cached."""
+        with self._lock:
+            return self._cache.get(normalize_connection_name(raw_name), ...)
 
     def create(self, actor: str, body: Mapping[str, Any]) -> ConnectionRecord:
         record, secret = self._build(actor, body, existing=None)
@@ -154,6 +235,7 @@ class ConnectionsService:
             tx.put_connection(saved)
             if existing and existing.owns_secret and existing.secret != record.secret:
                 self._delete_owned_secret(tx, existing, result)
+        self.forget([record.name])
         self.secrets.changed(result)
         return saved
 
@@ -167,6 +249,7 @@ class ConnectionsService:
                 raise NotFound(f"No connection named {name}.")
             tx.delete_connection(name)
             self._delete_owned_secret(tx, existing, result)
+        self.forget([name])
         self.secrets.changed(result)
         return existing
 
@@ -204,6 +287,20 @@ class ConnectionsService:
         description = validate_description(body.get("description", base.description))
         shared_with = (validate_shared_with(body["shared_with"]) if "shared_with" in body
                        else base.shared_with)
+        env = base.env
+        if "export_env" in body:
+            if not isinstance(body["export_env"], bool):
+                raise InvalidInput("export_env must be true or false.")
+            env = (dict(preset.env) if preset.env else None) if body["export_env"] else None
+            if body["export_env"] and not preset.env and "env" not in body:
+                raise InvalidInput(f"The {preset_name} preset has no environment variables: "
+                                   "give them in env.")
+        if body.get("env") is not None:
+            env = validate_env(body["env"])
+        rate_limit = (_limit(body["rate_limit"], "rate_limit") if "rate_limit" in body
+                      else base.rate_limit)
+        daily_quota = (_limit(body["daily_quota"], "daily_quota") if "daily_quota" in body
+                       else base.daily_quota)
         secret_name = base.secret
         owns_secret = base.owns_secret
         put: PutValue | None = None
@@ -228,6 +325,7 @@ class ConnectionsService:
         record = ConnectionRecord(
             name=name, preset=preset_name, base_url=base_url, secret=secret_name, auth=auth,
             headers=headers, description=description, owns_secret=owns_secret,
-            shared_with=shared_with, updated_by=actor,
+            shared_with=shared_with, env=env, rate_limit=rate_limit, daily_quota=daily_quota,
+            updated_by=actor,
         )
         return record, put

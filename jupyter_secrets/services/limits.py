@@ -9,19 +9,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from ..errors import RateLimited
-from ..store import Store
+from ..store import ConnectionRecord, Store
 
 PRUNE_AFTER = timedelta(days=2)
 
 
 def minute_window(now: datetime) -> tuple[str, int]:
-    """The window's name and the seconds until the next one."""
-    return now.strftime("m%Y-%m-%dT%H:%M"), 60 - now.second
+    """The window's name and the seconds until the next one. Names start with their time,
+    so windows of every length sort by time (pruning compares them as text)."""
+    return now.strftime("%Y-%m-%dT%H:%M"), 60 - now.second
 
 
 def day_window(now: datetime) -> tuple[str, int]:
     tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return now.strftime("d%Y-%m-%d"), int((tomorrow - now).total_seconds()) + 1
+    return now.strftime("%Y-%m-%d/day"), int((tomorrow - now).total_seconds()) + 1
 
 
 class RateLimits:
@@ -46,6 +47,14 @@ class RateLimits:
                 f"Try again in {retry_after} s.", retry_after=retry_after)
         return count
 
+    def connection_call(self, connection: ConnectionRecord, username: str) -> None:
+        """A call through a connection with limits: per user, per minute and per day."""
+        if connection.rate_limit is not None:
+            self.hit(f"connection {connection.name}:{username}", connection.rate_limit)
+        if connection.daily_quota is not None:
+            self.hit(f"connection {connection.name}:{username}", connection.daily_quota,
+                     per="day")
+
     def redaction(self, username: str) -> None:
         """A redaction confirms a guess of a value: bound how many one user may ask for."""
         self.hit(f"redact:{username}", self.redactions_per_minute)
@@ -53,5 +62,4 @@ class RateLimits:
     def _prune(self, now: datetime) -> None:
         if self._pruned is None or now - self._pruned > timedelta(hours=1):
             self._pruned = now
-            self.store.prune_counters(minute_window(now - PRUNE_AFTER)[0])
-            self.store.prune_counters(day_window(now - PRUNE_AFTER)[0])
+            self.store.prune_counters((now - PRUNE_AFTER).strftime("%Y-%m-%d"))

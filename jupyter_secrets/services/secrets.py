@@ -140,6 +140,7 @@ class SecretsService:
         self.keyring = keyring
         self.limits = limits or Limits()
         self._listeners: list[ChangeListener] = []
+        self._listing: builtins.list[SecretRecord] | None = None
 
     def __repr__(self) -> str:
         return f"SecretsService(store={self.store!r}, keyring={self.keyring!r})"
@@ -149,6 +150,7 @@ class SecretsService:
         self._listeners.append(listener)
 
     def changed(self, result: ChangeResult) -> None:
+        self._listing = None
         for listener in self._listeners:
             listener(result)
 
@@ -165,11 +167,24 @@ class SecretsService:
     # -- reads -----------------------------------------------------------------------------
 
     def list(self, *, owner: str | None = None, kind: str | None = "user") -> list[SecretRecord]:
+        """Metadata, sorted by name, from a cache of the whole table (10,000 rows read and
+        turned into records take longer than a listing should): emptied by every change made
+        here at once, by other processes' through the change feed (:meth:`forget_listing`)."""
         if kind is not None and kind not in KINDS:
             raise InvalidInput("kind must be one of: user, system, all.")
-        records = self.store.list_secrets(owner=owner, kind=kind)
-        users = used_by(self.store.list_connections())
-        return [replace(r, used_by=tuple(users.get(r.name, ()))) for r in records]
+        records = self._listing
+        if records is None:
+            rows = self.store.list_secrets()
+            users = used_by(self.store.list_connections())
+            records = [replace(r, used_by=tuple(users[r.name])) if r.name in users else r
+                       for r in rows]
+            self._listing = records
+        return [r for r in records
+                if (owner is None or r.owner == owner) and (kind is None or r.kind == kind)]
+
+    def forget_listing(self) -> None:
+        """Metadata changed elsewhere (another process, use counts): list afresh next time."""
+        self._listing = None
 
     def get(self, raw_name: object) -> SecretRecord:
         name = normalize_name(raw_name)

@@ -119,7 +119,10 @@ class TokenService:
         digest = digest_of(token)
         with self._lock:
             cached = self._cache.get(digest, ...)
-        if cached is ...:
+        if cached is ... or kind == "run":
+            # Run tokens are revoked by people in other processes (the CLI) and must stop at
+            # once: they are read fresh each time (kernel tokens die with their server's
+            # kernels, here, and reach other replicas through the change feed).
             cached = self.store.get_token(digest)
             with self._lock:
                 self._cache[digest] = cached
@@ -128,6 +131,28 @@ class TokenService:
         with self._lock:
             self._used[digest] = now_iso()
         return cached
+
+    def why_refused(self, token: str) -> str | None:
+        """For a token we issued that no longer works: why, in words a person can act on."""
+        kind = kind_of(token)
+        if kind is None:
+            return None
+        record = self.store.get_token(digest_of(token))
+        label = {"kernel": "kernel token", "server": "server token", "run": "run token"}[kind]
+        if record is None:
+            return f"This {label} is not one this server issued."
+        named = f" ({record.name})" if record.name else ""
+        if record.revoked_at is not None:
+            hint = (" Create a new one: jupyter secrets token create --name NAME --ttl 8h."
+                    if kind == "run" else " Restart the kernel for a new one."
+                    if kind == "kernel" else "")
+            return f"This {label}{named} was revoked at {record.revoked_at}.{hint}"
+        if record.expires_at is not None and record.expires_at <= now_iso():
+            hint = (" Create a new one: jupyter secrets token create --name NAME --ttl 8h."
+                    if kind == "run" else " Restart the kernel for a new one."
+                    if kind == "kernel" else "")
+            return f"This {label}{named} expired at {record.expires_at}.{hint}"
+        return None
 
     def forget(self, digests: Iterable[str] | None) -> None:
         """Drop cached entries (the change feed said they changed); None drops them all."""

@@ -126,6 +126,15 @@ SQLITE_MIGRATIONS: list[Migration] = [
         "ALTER TABLE connections ADD COLUMN shared_with TEXT",
         "ALTER TABLE audit ADD COLUMN grant_ TEXT",
     ]),
+    (8, [
+        # Environment variables a connection exports to kernels (NULL: none).
+        "ALTER TABLE connections ADD COLUMN env TEXT",
+    ]),
+    (9, [
+        # Calls per user per minute and per day through a connection (NULL: no limit).
+        "ALTER TABLE connections ADD COLUMN rate_limit INTEGER",
+        "ALTER TABLE connections ADD COLUMN daily_quota INTEGER",
+    ]),
 ]
 
 
@@ -219,6 +228,19 @@ POSTGRES_MIGRATIONS: list[Migration] = [
             count    INTEGER NOT NULL,
             PRIMARY KEY (key, "window")
         )""",
+    ]),
+    (2, [
+        # Who may use a secret or connection (NULL: everyone), and what let a call through.
+        "ALTER TABLE secrets ADD COLUMN shared_with TEXT",
+        "ALTER TABLE connections ADD COLUMN shared_with TEXT",
+        "ALTER TABLE audit ADD COLUMN grant_ TEXT",
+    ]),
+    (3, [
+        "ALTER TABLE connections ADD COLUMN env TEXT",
+    ]),
+    (4, [
+        "ALTER TABLE connections ADD COLUMN rate_limit INTEGER",
+        "ALTER TABLE connections ADD COLUMN daily_quota INTEGER",
     ]),
 ]
 

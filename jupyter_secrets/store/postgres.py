@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ from psycopg.abc import Params
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..boundary.sharing import SharedWith
 from ..crypto import Sealed
 from ..errors import ConcurrentChange, Conflict, InvalidInput, SecretsError, StoreUnavailable
 from .base import Store, Transaction
@@ -74,13 +76,14 @@ RECONNECT_GIVE_UP_S = 2.0
 
 _METADATA = (
     "id, name, kind, description, owner, created_at, updated_at, updated_by, version, "
-    "allowed_hosts, placements, key_id, last_used_at, use_count"
+    "allowed_hosts, placements, key_id, last_used_at, use_count, shared_with"
 )
 _SEALED = f"{_METADATA}, wrapped_key, ciphertext"
 _CONNECTION = ("name, preset, base_url, secret, auth, headers, description, owns_secret, "
-               "created_at, created_by, updated_at, updated_by")
+               "created_at, created_by, updated_at, updated_by, shared_with, env, rate_limit, "
+               "daily_quota")
 _AUDIT = ("id, time, username, action, secrets, kernel_id, notebook_path, connection, host, "
-          "method, path, status, bytes, duration_ms, reason")
+          "method, path, status, bytes, duration_ms, reason, grant_")
 _AUDIT_INSERT = _AUDIT.removeprefix("id, ")
 _ISSUED = ("digest, kind, username, created_at, kernel_id, server_id, name, expires_at, "
            "revoked_at, last_used_at")  # the tokens table
@@ -153,12 +156,12 @@ def _record(row: Row) -> SecretRecord:
         id=row[0], name=row[1], kind=row[2], description=row[3], owner=row[4],
         created_at=row[5], updated_at=row[6], updated_by=row[7], version=row[8],
         allowed_hosts=tuple(row[9]), placements=tuple(row[10]), key_id=row[11],
-        last_used_at=row[12], use_count=row[13],
+        last_used_at=row[12], use_count=row[13], shared_with=SharedWith.from_json(row[14]),
     )
 
 
 def _sealed(row: Row) -> tuple[SecretRecord, Sealed]:
-    return _record(row), Sealed(row[11], bytes(row[14]), bytes(row[15]))
+    return _record(row), Sealed(row[11], bytes(row[15]), bytes(row[16]))
 
 
 def _connection(row: Row) -> ConnectionRecord:
@@ -166,13 +169,18 @@ def _connection(row: Row) -> ConnectionRecord:
         name=row[0], preset=row[1], base_url=row[2], secret=row[3], auth=row[4],
         headers=row[5], description=row[6], owns_secret=row[7], created_at=row[8],
         created_by=row[9], updated_at=row[10], updated_by=row[11],
+        shared_with=SharedWith.from_json(row[12]),
+        env=json.loads(row[13]) if row[13] is not None else None,
+        rate_limit=row[14], daily_quota=row[15],
     )
 
 
 def _connection_args(record: ConnectionRecord) -> tuple[object, ...]:
     return (record.name, record.preset, record.base_url, record.secret, Json(record.auth),
             Json(record.headers), record.description, record.owns_secret, record.created_at,
-            record.created_by, record.updated_at, record.updated_by)
+            record.created_by, record.updated_at, record.updated_by,
+            _shared(record.shared_with), None if record.env is None else json.dumps(record.env),
+            record.rate_limit, record.daily_quota)
 
 
 def _audit(row: Row) -> AuditRecord:
@@ -180,12 +188,14 @@ def _audit(row: Row) -> AuditRecord:
         id=row[0], time=row[1], user=row[2], action=row[3], secrets=tuple(row[4]),
         kernel_id=row[5], notebook_path=row[6], connection=row[7], host=row[8], method=row[9],
         path=row[10], status=row[11], bytes=row[12], duration_ms=row[13], reason=row[14],
+        grant=row[15],
     )
 
 
 def _audit_args(r: AuditRecord) -> tuple[object, ...]:
     return (r.time, r.user, r.action, list(r.secrets), r.kernel_id, r.notebook_path,
-            r.connection, r.host, r.method, r.path, r.status, r.bytes, r.duration_ms, r.reason)
+            r.connection, r.host, r.method, r.path, r.status, r.bytes, r.duration_ms, r.reason,
+            r.grant)
 
 
 def _token(row: Row) -> TokenRecord:
@@ -196,17 +206,22 @@ def _token(row: Row) -> TokenRecord:
     )
 
 
+def _shared(shared: SharedWith | None) -> str | None:
+    return None if shared is None else shared.dumps()
+
+
 def _secret_args(record: SecretRecord, sealed: Sealed) -> tuple[object, ...]:
     return (record.id, record.name, record.kind, record.description, record.owner,
             record.created_at, record.updated_at, record.updated_by, record.version,
             list(record.allowed_hosts), list(record.placements), sealed.key_id,
-            record.last_used_at, record.use_count, sealed.wrapped_key, sealed.ciphertext)
+            record.last_used_at, record.use_count, _shared(record.shared_with),
+            sealed.wrapped_key, sealed.ciphertext)
 
 
 _INSERT_SECRET = (f"INSERT INTO secrets ({_SEALED}) VALUES "  # noqa: S608 - constant columns
-                  f"({', '.join(['%s'] * 16)})")
+                  f"({', '.join(['%s'] * 17)})")
 _INSERT_CONNECTION = (
-    f"INSERT INTO connections ({_CONNECTION}) VALUES ({', '.join(['%s'] * 12)})"  # noqa: S608
+    f"INSERT INTO connections ({_CONNECTION}) VALUES ({', '.join(['%s'] * 16)})"  # noqa: S608
 )
 
 
@@ -231,10 +246,10 @@ class PostgresTransaction(Transaction):
         self, record: SecretRecord, sealed: Sealed | None, *, expected_version: int
     ) -> None:
         columns = ("description = %s, updated_at = %s, updated_by = %s, version = %s,"
-                   " allowed_hosts = %s, placements = %s")
+                   " allowed_hosts = %s, placements = %s, shared_with = %s")
         args: list[object] = [record.description, record.updated_at, record.updated_by,
                               record.version, list(record.allowed_hosts),
-                              list(record.placements)]
+                              list(record.placements), _shared(record.shared_with)]
         if sealed is not None:
             columns += ", key_id = %s, wrapped_key = %s, ciphertext = %s"
             args += [sealed.key_id, sealed.wrapped_key, sealed.ciphertext]
@@ -584,7 +599,7 @@ class PostgresStore(Store):
             return
         with self._write() as (conn, _), conn.cursor() as cursor:
             cursor.executemany(
-                f"INSERT INTO audit ({_AUDIT_INSERT}) VALUES ({', '.join(['%s'] * 14)})",  # noqa: S608
+                f"INSERT INTO audit ({_AUDIT_INSERT}) VALUES ({', '.join(['%s'] * 15)})",  # noqa: S608
                 [_audit_args(r) for r in records],
             )
 
@@ -734,7 +749,7 @@ class PostgresStore(Store):
                 if audit:
                     cursor.executemany(
                         f"INSERT INTO audit ({_AUDIT_INSERT}) VALUES "  # noqa: S608
-                        f"({', '.join(['%s'] * 14)})", [_audit_args(r) for r in audit])
+                        f"({', '.join(['%s'] * 15)})", [_audit_args(r) for r in audit])
             feed.extend(("secret", r.name) for r, _ in secrets)
             feed.extend(("connection", c.name) for c in connections)
 

@@ -20,7 +20,7 @@ def now_iso(now: datetime | None = None) -> str:
     return now.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecretRecord:
     """A secret's metadata: everything about it except its value."""
 
@@ -79,6 +79,12 @@ class ConnectionRecord:
     description: str = ""
     owns_secret: bool = False  # the secret is a system secret created with the connection
     shared_with: SharedWith | None = None
+    #: Variables kernels get for this connection (None: none), values are templates with
+    #: ``{base_url}`` (the proxy URL for it) and ``{token}`` (the kernel's own token).
+    env: dict[str, str] | None = None
+    #: Calls per user per minute and per day through this connection (None: no limit).
+    rate_limit: int | None = None
+    daily_quota: int | None = None
     created_at: str = ""
     created_by: str = ""
     updated_at: str = ""
@@ -102,6 +108,10 @@ class ConnectionRecord:
             "description": self.description,
             "owns_secret": self.owns_secret,
             "shared_with": shared_json(self.shared_with),
+            "export_env": self.env is not None,
+            "env": dict(self.env) if self.env is not None else None,
+            "rate_limit": self.rate_limit,
+            "daily_quota": self.daily_quota,
             "created_at": self.created_at,
             "created_by": self.created_by,
             "updated_at": self.updated_at,

@@ -9,6 +9,7 @@ transactions only: what a change means is decided by the services.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -20,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..boundary.sharing import SharedWith
 from ..crypto import Sealed
-from ..errors import ConcurrentChange, InvalidInput
+from ..errors import ConcurrentChange, InvalidInput, StoreUnavailable
 from .base import Store, Transaction
 from .migrations import SQLITE_MIGRATIONS, pending
 from .records import (
@@ -55,6 +56,17 @@ def path_from_url(url: str) -> Path:
     return Path(raw).expanduser()
 
 
+@functools.lru_cache(maxsize=4096)
+def _json_tuple(text: str) -> tuple[str, ...]:
+    """A JSON list column as a tuple: the same few lists repeat over thousands of rows."""
+    return tuple(json.loads(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_from(text: str | None) -> SharedWith | None:
+    return SharedWith.from_json(text)
+
+
 def _shared(shared: SharedWith | None) -> str | None:
     return None if shared is None else shared.dumps()
 
@@ -66,22 +78,12 @@ def _where(conditions: dict[str, object | None]) -> tuple[str, list[object]]:
 
 
 def _record(row: sqlite3.Row) -> SecretRecord:
+    """A row of ``_METADATA_COLUMNS`` (positions: listing 10,000 rows is a hot path)."""
     return SecretRecord(
-        id=row["id"],
-        name=row["name"],
-        kind=row["kind"],
-        description=row["description"],
-        owner=row["owner"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        updated_by=row["updated_by"],
-        version=row["version"],
-        allowed_hosts=tuple(json.loads(row["allowed_hosts"])),
-        placements=tuple(json.loads(row["placements"])),
-        shared_with=SharedWith.from_json(row["shared_with"]),
-        key_id=row["key_id"],
-        last_used_at=row["last_used_at"],
-        use_count=row["use_count"],
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+        allowed_hosts=_json_tuple(row[9]), placements=_json_tuple(row[10]),
+        shared_with=_shared_from(row[11]), key_id=row[12], last_used_at=row[13],
+        use_count=row[14],
     )
 
 
@@ -100,6 +102,9 @@ def _connection(row: sqlite3.Row) -> ConnectionRecord:
         description=row["description"],
         owns_secret=bool(row["owns_secret"]),
         shared_with=SharedWith.from_json(row["shared_with"]),
+        env=json.loads(row["env"]) if row["env"] is not None else None,
+        rate_limit=row["rate_limit"],
+        daily_quota=row["daily_quota"],
         created_at=row["created_at"],
         created_by=row["created_by"],
         updated_at=row["updated_at"],
@@ -173,12 +178,13 @@ class SQLiteTransaction(Transaction):
         self.conn.execute(
             "INSERT INTO secrets (id, name, kind, description, owner, created_at, updated_at,"
             " updated_by, version, allowed_hosts, placements, shared_with, key_id, wrapped_key,"
-            " ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ciphertext, last_used_at, use_count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.id, record.name, record.kind, record.description, record.owner,
              record.created_at, record.updated_at, record.updated_by, record.version,
              json.dumps(list(record.allowed_hosts)), json.dumps(list(record.placements)),
              _shared(record.shared_with), sealed.key_id, sealed.wrapped_key,
-             sealed.ciphertext),
+             sealed.ciphertext, record.last_used_at, record.use_count),
         )
         self._touched("secret", record.name)
 
@@ -229,12 +235,15 @@ class SQLiteTransaction(Transaction):
     def put_connection(self, record: ConnectionRecord) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO connections (name, preset, base_url, secret, auth,"
-            " headers, description, owns_secret, shared_with, created_at, created_by,"
-            " updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " headers, description, owns_secret, shared_with, env, rate_limit, daily_quota,"
+            " created_at, created_by, updated_at, updated_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (record.name, record.preset, record.base_url, record.secret,
              json.dumps(record.auth), json.dumps(record.headers), record.description,
-             int(record.owns_secret), _shared(record.shared_with), record.created_at,
-             record.created_by, record.updated_at, record.updated_by),
+             int(record.owns_secret), _shared(record.shared_with),
+             None if record.env is None else json.dumps(record.env), record.rate_limit,
+             record.daily_quota, record.created_at, record.created_by, record.updated_at,
+             record.updated_by),
         )
         self._touched("connection", record.name)
 
@@ -251,6 +260,9 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._busy = 0
+        self._closing = False
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             # Create the file private to its owner before SQLite writes anything into it.
@@ -271,17 +283,30 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, opened once: opening one costs more than a lookup."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                   check_same_thread=False)  # only close() crosses threads
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        yield conn
+        """This thread's connection, opened once: opening one costs more than a lookup.
+
+        Counted while in use, so :meth:`close` never closes a connection under another
+        thread's feet (SQLite would crash the process).
+        """
+        with self._idle:
+            if self._closing:
+                raise StoreUnavailable(f"The secrets store {self.location} is closed.")
+            self._busy += 1
+        try:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                                       check_same_thread=False)  # only close() crosses threads
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._local.conn = conn
+                with self._all_lock:
+                    self._all.append(conn)
+            yield conn
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -331,7 +356,11 @@ class SQLiteStore(Store):
         conn.execute("DELETE FROM changes WHERE id <= (SELECT MAX(id) FROM changes) - ?",
                      (CHANGES_KEPT,))
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 10.0) -> None:
+        """Close every thread's connection once none is in use (waiting up to ``wait_s``)."""
+        with self._idle:
+            self._closing = True
+            self._idle.wait_for(lambda: self._busy == 0, timeout=wait_s)
         with self._all_lock:
             for conn in self._all:
                 with contextlib.suppress(sqlite3.ProgrammingError):
