@@ -83,6 +83,8 @@ c.JupyterHub.load_roles = [
             "custom:secrets:use",
         ],
     },
+    # The service itself: reads users' groups at the Hub (sharing with groups).
+    {"name": "secrets-service", "scopes": ["read:users:groups"], "services": ["secrets"]},
     # Secrets admins: manage from their own browser session or a Hub API token.
     {
         "name": "secrets-admin",

@@ -239,19 +239,16 @@ def test_bob_kernel_calls_a_connection_through_the_service(
     assert any(e["action"] == "proxy_call" and e["connection"] == "llm" for e in log)
 
 
-def test_the_documented_check_from_a_users_terminal(
-    jupyterhub: Hub, seeded: Any, bob_kernel: str
-) -> None:
-    """The page's check line, run where a user would (a terminal of bob's server has the
-    environment its kernels have): the service answers with bob's name."""
+def test_the_documented_check_from_a_users_terminal(jupyterhub: Hub, seeded: Any) -> None:
+    """The page's check line, run as bob with his server's environment (what a terminal in
+    his JupyterLab has): the service answers, with his server's Hub token, with his name."""
     hub = jupyterhub
-    result = hub.run_json(hub.bob, bob_kernel, textwrap.dedent(f"""
-        import json, subprocess
-        run = subprocess.run(["bash", "-c", {docs_block("test: check")!r}],
-                             capture_output=True, text=True, timeout=60)
-        print(json.dumps({{"out": run.stdout, "err": run.stderr}}))
-    """))
-    assert json.loads(result["out"])["username"] == hub.bob.name, result
+    hub.start_server(hub.bob)
+    run = subprocess.run(["bash", "-c", docs_block("test: check")], capture_output=True,
+                         text=True, timeout=60, env=hub.server_env(hub.bob),
+                         **hub.bob.os.popen_kwargs())  # type: ignore[call-overload]
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["username"] == hub.bob.name, run.stdout
 
 
 def test_a_secret_shared_with_another_group_is_invisible_and_unusable_for_bob(
@@ -406,7 +403,7 @@ def test_a_secrets_admin_kernel_cannot_manage_either(
 
 
 def test_alice_adds_a_secret_and_a_connection_in_her_jupyterlab(
-    jupyterhub: Hub, seeded: Any, bob_kernel: str
+    jupyterhub: Hub, seeded: Any, request: pytest.FixtureRequest
 ) -> None:
     """Chromium logs in at the Hub as alice, opens her JupyterLab and, in the Secrets
     sidebar, adds a secret and a connection with the values typed there: the browser sends
@@ -469,6 +466,7 @@ def test_alice_adds_a_secret_and_a_connection_in_her_jupyterlab(
         assert _stored(hub, "OPENAI_CONNECTION_KEY")[1] == key
         record = _admin(hub, "GET", "secrets/TEAM_KEY").json()
         assert record["owner"] == alice.name, "the Hub login is who the service records"
+        bob_kernel = request.getfixturevalue("bob_kernel")  # after the browser's part
         output = hub.run(hub.bob, bob_kernel, textwrap.dedent("""
             import jupyter_secrets as js
             from openai import OpenAI
