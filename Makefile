@@ -1,7 +1,8 @@
 # The README's two commands: `make run` (the product) and `make test` (the whole suite).
 # Both set everything up on a fresh machine: venv, Python deps, the labextension build,
 # and (for tests) Debian's chromium for the browser tests and Debian's postgresql for the
-# PostgreSQL store tests (they start a private cluster with its initdb and pg_ctl).
+# PostgreSQL store tests (they start a private cluster with its initdb and pg_ctl), and
+# configurable-http-proxy from npm (into .hub-deps/) for the JupyterHub tests.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,7 +15,7 @@ PORT ?= 8888
 # never edits tracked files. The folder ignores itself for git.
 WORKSPACE ?= workspace
 
-.PHONY: install run workspace test lint bench browser-deps postgres-deps curl-deps clean
+.PHONY: install run workspace test lint bench browser-deps postgres-deps curl-deps hub-deps clean
 
 $(STAMP): pyproject.toml $(wildcard labextension/package.json labextension/src/*)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,17 @@ postgres-deps:
 	  else echo "Install Debian's postgresql (sudo apt-get install postgresql) for the PostgreSQL store tests" >&2; exit 1; fi; \
 	fi
 
+# JupyterHub's proxy for tests/test_hub.py (jupyterhub itself is in the test extra): a
+# pinned major version, into an ignored folder of the checkout, no global npm install.
+HUB_DEPS := .hub-deps
+CHP := $(HUB_DEPS)/node_modules/.bin/configurable-http-proxy
+
+$(CHP):
+	npm install --prefix $(HUB_DEPS) --no-save --no-audit --no-fund --loglevel=error \
+	  configurable-http-proxy@5
+
+hub-deps: $(CHP)
+
 workspace:
 	@mkdir -p $(WORKSPACE)
 	@test -f $(WORKSPACE)/.gitignore || printf '# a working copy for make run\n*\n' > $(WORKSPACE)/.gitignore
@@ -58,7 +70,7 @@ run: install workspace
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  --ServerApp.root_dir=$(WORKSPACE) --LabApp.default_url=/lab/tree/quickstart.ipynb $(ALLOW_ROOT)
 
-test: install browser-deps postgres-deps curl-deps
+test: install browser-deps postgres-deps curl-deps hub-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -79,4 +91,5 @@ bench: $(BENCH_STAMP) postgres-deps
 	done
 
 clean:
-	rm -rf $(VENV) labextension/node_modules jupyter_secrets/labextension test-artifacts
+	rm -rf $(VENV) labextension/node_modules jupyter_secrets/labextension test-artifacts \
+	  $(HUB_DEPS)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.postgres"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.postgres", "tests.hub"]
 
 API = ("api", "secrets", "v1")
 

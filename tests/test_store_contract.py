@@ -120,6 +120,26 @@ def test_connections_round_trip_and_delete(store):
     assert store.get_connection("c") is None
 
 
+def test_sharing_round_trips_on_secrets_and_connections(store):
+    """Who may use a secret or a connection is stored by every backend: a backend that
+    dropped it would share a group's secret with everyone (found by tests/test_hub.py)."""
+    finance = SharedWith(groups=("finance",))
+    r = record("A", shared_with=finance)
+    with store.transaction() as tx:
+        tx.insert_secret(r, sealed())
+        tx.put_connection(replace(connection("c", "A"), shared_with=finance))
+    assert store.get_secret("A").shared_with == finance
+    assert [x.shared_with for x in store.list_secrets()] == [finance]
+    assert store.get_connection("c").shared_with == finance
+    assert [c.shared_with for c in store.list_connections()] == [finance]
+    bob = SharedWith(users=("bob",))
+    with store.transaction() as tx:
+        tx.update_secret(replace(r, shared_with=bob), None, expected_version=1)
+        tx.put_connection(replace(connection("c", "A"), shared_with=None))
+    assert store.get_sealed("A")[0].shared_with == bob
+    assert store.get_connection("c").shared_with is None
+
+
 def test_rotation_rows_and_set_sealed(store):
     with store.transaction() as tx:
         tx.insert_secret(record("A"), sealed(b"a"))

@@ -22,7 +22,10 @@ class ServerCredentialHandler(SecretsHandler):
         self._check(lambda: self.access.require_channel(self.caller, "server",
                                                         "mint or renew kernel tokens"))
         token = token_from_headers(self.request.headers)
-        assert token is not None  # the caller came in with it
+        if token is None:  # a Hub API token
+            token = self.request.headers.get("Authorization", "").partition(" ")[2].strip()
+        if not token:  # e.g. a Hub token in the URL: which server it is stays unknown
+            raise http_error(401, "Send your server's token in the Authorization header.")
         return digest_of(token)
 
 
