@@ -141,12 +141,15 @@ def kernel_side(page: Any) -> dict[str, Any]:
         const model = nb.content.model;
         model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
         nb.content.activeCellIndex = model.cells.length - 1;
-        await window.jupyterapp.commands.execute('notebook:run-cell');
-        const outputs = model.cells.get(model.cells.length - 1).outputs;
-        for (let i = 0; i < 600 && outputs.length === 0; i++) {
+        // Not awaited: run-cell settles only once the page has handled every widget the
+        // cell opened and closed (thousands for the old design), which says nothing here.
+        void window.jupyterapp.commands.execute('notebook:run-cell');
+        const cell = model.cells.get(model.cells.length - 1);
+        const text = () => cell.outputs.toJSON().map(o => o.text ?? JSON.stringify(o)).join('');
+        for (let i = 0; i < 1200 && !/"records"|Error/.test(text()); i++) {
             await new Promise(r => setTimeout(r, 100));
         }
-        return outputs.toJSON().map(o => o.text ?? JSON.stringify(o)).join('');
+        return text();
     }""", KERNEL_CODE)
     return dict(json.loads(text.strip().splitlines()[-1]))
 
