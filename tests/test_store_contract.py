@@ -69,6 +69,19 @@ def test_rows_round_trip_metadata_and_ciphertext(store):
     assert store.key_ids_in_use() == {"k1"}
 
 
+def test_a_batch_reads_its_rows_in_one_call(store):
+    a, b = record("A", description="a"), record("B")
+    with store.transaction() as tx:
+        tx.insert_secret(a, sealed(b"a"))
+        tx.insert_secret(b, sealed(b"b"))
+    with store.transaction() as tx:
+        rows = tx.get_secrets(["B", "MISSING", "A"])
+        assert rows == {"A": (a, sealed(b"a")), "B": (b, sealed(b"b"))}, "absent names left out"
+        assert tx.get_secrets([]) == {}
+        tx.update_secret(replace(a, version=2), sealed(b"a2"), expected_version=1)
+        assert tx.get_secrets(["A"])["A"][1] == sealed(b"a2"), "sees its own writes"
+
+
 def test_a_transaction_that_raises_writes_nothing(store):
     with pytest.raises(RuntimeError), store.transaction() as tx:
         tx.insert_secret(record("A"), sealed())

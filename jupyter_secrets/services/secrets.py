@@ -134,6 +134,25 @@ def used_by(connections: Iterable[ConnectionRecord]) -> dict[str, list[str]]:
     return used
 
 
+class _BatchRows:
+    """A batch's rows, read and locked in one go (one round trip on a networked store).
+
+    Each name's row is served once, as read at the start; asked again (a change that
+    touches a name twice), the transaction answers, so it sees the batch's own writes.
+    """
+
+    def __init__(self, tx: Transaction, names: Iterable[str]) -> None:
+        self._tx = tx
+        self._unread = set(names)
+        self._rows = tx.get_secrets(sorted(self._unread))
+
+    def get(self, name: str) -> tuple[SecretRecord, Sealed] | None:
+        if name in self._unread:
+            self._unread.discard(name)
+            return self._rows.get(name)
+        return self._tx.get_secret(name)
+
+
 class SecretsService:
     def __init__(self, store: Store, keyring: Keyring, limits: Limits | None = None):
         self.store = store
@@ -219,22 +238,27 @@ class SecretsService:
         """Every change in one transaction: all of them or none."""
         result = ChangeResult()
         with self.store.transaction() as tx:
+            rows = _BatchRows(tx, [c.name for c in changes]) if len(changes) > 1 else None
             for change in changes:
-                self.apply_in(tx, change, result)
+                self.apply_in(tx, change, result, rows)
         self.changed(result)
         return result
 
-    def apply_in(self, tx: Transaction, change: Change, result: ChangeResult) -> None:
+    def apply_in(
+        self, tx: Transaction, change: Change, result: ChangeResult,
+        rows: _BatchRows | None = None,
+    ) -> None:
         """One change inside a caller's transaction (connections create their keys so)."""
+        found = rows.get(change.name) if rows is not None else tx.get_secret(change.name)
         if isinstance(change, PutValue):
-            self._put(tx, change, result)
+            self._put(tx, change, result, found)
         elif isinstance(change, PatchMetadata):
-            self._patch(tx, change, result)
+            self._patch(tx, change, result, found)
         else:
-            self._remove(tx, change, result)
+            self._remove(tx, change, result, found)
 
-    def _put(self, tx: Transaction, change: PutValue, result: ChangeResult) -> None:
-        found = tx.get_secret(change.name)
+    def _put(self, tx: Transaction, change: PutValue, result: ChangeResult,
+             found: tuple[SecretRecord, Sealed] | None) -> None:
         now = now_iso()
         if found is None:
             if change.mode == "replace":
@@ -261,8 +285,8 @@ class SecretsService:
         result.upserted.append(change.name)
         result.records[change.name] = replace(record, key_id=sealed.key_id)
 
-    def _patch(self, tx: Transaction, change: PatchMetadata, result: ChangeResult) -> None:
-        found = tx.get_secret(change.name)
+    def _patch(self, tx: Transaction, change: PatchMetadata, result: ChangeResult,
+               found: tuple[SecretRecord, Sealed] | None) -> None:
         if found is None:
             raise NotFound(f"No secret named {change.name}.")
         existing, _ = found
@@ -273,8 +297,8 @@ class SecretsService:
         tx.update_secret(record, None, expected_version=existing.version)
         result.records[change.name] = record
 
-    def _remove(self, tx: Transaction, change: Remove, result: ChangeResult) -> None:
-        found = tx.get_secret(change.name)
+    def _remove(self, tx: Transaction, change: Remove, result: ChangeResult,
+                found: tuple[SecretRecord, Sealed] | None) -> None:
         if found is None:
             if change.missing_ok:
                 return

@@ -37,6 +37,19 @@ class Transaction(abc.ABC):
     def get_secret(self, name: str) -> tuple[SecretRecord, Sealed] | None:
         """The row, locked against other writers until the transaction ends."""
 
+    def get_secrets(self, names: Sequence[str]) -> dict[str, tuple[SecretRecord, Sealed]]:
+        """The rows of ``names`` that exist, locked as ``get_secret`` locks them.
+
+        A batch reads its rows through this once; a store over the network overrides it to
+        answer in one round trip instead of one per name.
+        """
+        found = {}
+        for name in names:
+            row = self.get_secret(name)
+            if row is not None:
+                found[name] = row
+        return found
+
     @abc.abstractmethod
     def insert_secret(self, record: SecretRecord, sealed: Sealed) -> None: ...
 

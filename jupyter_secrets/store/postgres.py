@@ -238,6 +238,15 @@ class PostgresTransaction(Transaction):
         ).fetchone()
         return _sealed(row) if row else None
 
+    def get_secrets(self, names: Sequence[str]) -> dict[str, tuple[SecretRecord, Sealed]]:
+        if not names:
+            return {}
+        rows = self.conn.execute(
+            f"SELECT {_SEALED} FROM secrets WHERE name = ANY(%s)"  # noqa: S608
+            " ORDER BY name FOR UPDATE", (list(names),)  # one lock order: no deadlock
+        ).fetchall()
+        return {record.name: (record, sealed) for record, sealed in map(_sealed, rows)}
+
     def insert_secret(self, record: SecretRecord, sealed: Sealed) -> None:
         self.conn.execute(_INSERT_SECRET, _secret_args(record, sealed))
         self.feed.append(("secret", record.name))
