@@ -32,7 +32,7 @@ from ..protocol import (
 from ._api import APIError, SecretsAPI
 from ._table import PAGE_SIZE, ReadOnlyTable, Record
 
-TABS = ("secrets", "connections", "audit")
+TABS = ("secrets", "connections", "audit", "tokens")
 WAITING = "<i>Loading the secrets panel…</i>"
 Change = dict[str, str]
 
@@ -54,7 +54,8 @@ class SecretsPanelView(DOMWidget):
 
 
 class SecretsPanel(VBox):
-    """Secrets, connections and audit in a notebook; a read-only table without the extension."""
+    """Secrets, connections, audit and run tokens in a notebook; a read-only table without
+    the extension."""
 
     def __init__(self, api: SecretsAPI | None = None, *, tab: str = "secrets",
                  fallback_after: float | None = 4.0, page_size: int = PAGE_SIZE,

@@ -72,8 +72,24 @@ export interface Connection {
   description: string;
   owns_secret: boolean;
   shared_with?: SharedWith;
+  export_env?: boolean;
+  /** Calls per user per minute; null: no limit. */
+  rate_limit?: number | null;
+  /** Calls per user per UTC day; null: no limit. */
+  daily_quota?: number | null;
   updated_at: string;
   updated_by: string;
+}
+
+/** A run token's metadata (``GET tokens``): never the token itself. */
+export interface RunToken {
+  id: string;
+  username: string;
+  name: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
 }
 
 export interface Preset {
@@ -356,6 +372,21 @@ export class SecretsClient {
       ms: Math.round(performance.now() - started),
       message
     };
+  }
+
+  // -- run tokens (admins) -----------------------------------------------------------------
+
+  async listRunTokens(): Promise<RunToken[]> {
+    return (await this.call<{ tokens: RunToken[] }>('GET', 'tokens')).tokens;
+  }
+
+  /** Mints a run token: the reply holds the token once (``token``), shown once and dropped. */
+  createRunToken(body: { name: string; ttl: string; user?: string }): Promise<RunToken & { token: string }> {
+    return this.call('POST', 'tokens', body);
+  }
+
+  revokeRunToken(id: string): Promise<void> {
+    return this.call('DELETE', `tokens/${SecretsClient.seg(id)}`);
   }
 
   // -- audit and redactions ----------------------------------------------------------------

@@ -7,8 +7,11 @@ import { Auth, Connection, Preset, SecretRecord } from './api';
 import { connectionSnippet, Context } from './context';
 import { button, clipped, h, uid } from './dom';
 import {
+  checkField,
+  describeLimits,
   describeSharing,
   Field,
+  limitsField,
   FormView,
   sameSharing,
   selectField,
@@ -231,6 +234,17 @@ export class ConnectionsTab {
               h('span', { class: 'jp-secrets-cell-label' }, 'Shared with: '),
               clipped(describeSharing(connection.shared_with))
             )
+          : null,
+        connection.rate_limit || connection.daily_quota
+          ? h(
+              'div',
+              { class: 'jp-secrets-cell jp-secrets-limits' },
+              h('span', { class: 'jp-secrets-cell-label' }, 'Limits: '),
+              clipped(describeLimits(connection.rate_limit, connection.daily_quota))
+            )
+          : null,
+        connection.export_env
+          ? h('div', { class: 'jp-secrets-cell jp-secrets-env' }, h('span', { class: 'jp-secrets-cell-label' }, 'Environment: '), 'exported to kernels')
           : null
       ),
       h('div', { class: 'jp-secrets-actions' }, ...actions),
@@ -311,6 +325,8 @@ export class ConnectionsTab {
     const description = textField('Description', { placeholder: 'What it is for' });
     const headers = textAreaField('Extra headers', '', 'One "Name: value" per line; values may hold {{secrets.NAME}}.');
     const sharing = sharingField('everyone', this.ctx.me.groups);
+    const limits = limitsField(null, null);
+    const exportEnv = checkField('Export its environment to kernels', false, 'Kernels started afterwards get the SDK variables (e.g. OPENAI_BASE_URL, and OPENAI_API_KEY = the kernel\'s own token, never the key).');
     const sourceName = uid('source');
     const typed = h('input', { type: 'radio', name: sourceName, id: uid('radio'), value: 'typed', checked: true });
     const existing = h('input', { type: 'radio', name: sourceName, id: uid('radio'), value: 'existing' });
@@ -358,7 +374,7 @@ export class ConnectionsTab {
     presetSelect.input.addEventListener('change', applyPreset);
     const form = new FormView({
       title: 'New connection',
-      fields: [presetSelect.row, name.row, baseUrl.row, ...auth.rows, source, key.row, secret.row, description.row, headers.row, sharing.row],
+      fields: [presetSelect.row, name.row, baseUrl.row, ...auth.rows, source, key.row, secret.row, description.row, headers.row, sharing.row, ...limits.rows, exportEnv.row],
       save: 'Create',
       onCancel: () => this.close(),
       onSave: async () => {
@@ -368,8 +384,12 @@ export class ConnectionsTab {
           base_url: baseUrl.input.value.trim(),
           auth: auth.value(),
           description: description.input.value.trim(),
-          headers: parseHeaders(headers.input.value)
+          headers: parseHeaders(headers.input.value),
+          ...limits.value()
         };
+        if (exportEnv.input.checked) {
+          body.export_env = true;
+        }
         if (!body.name) {
           name.input.focus();
           throw new Error('Give the connection a name, like openai.');
@@ -409,9 +429,11 @@ export class ConnectionsTab {
     const description = textField('Description', { value: connection.description });
     const headers = textAreaField('Extra headers', headersText(connection.headers), 'One "Name: value" per line; values may hold {{secrets.NAME}}.');
     const sharing = sharingField(connection.shared_with, this.ctx.me.groups);
+    const limits = limitsField(connection.rate_limit, connection.daily_quota);
+    const exportEnv = checkField('Export its environment to kernels', Boolean(connection.export_env), 'Kernels started afterwards get the SDK variables (e.g. OPENAI_BASE_URL, and OPENAI_API_KEY = the kernel\'s own token, never the key).');
     return new FormView({
       title: `Edit connection ${connection.name}`,
-      fields: [baseUrl.row, ...auth.rows, description.row, headers.row, sharing.row],
+      fields: [baseUrl.row, ...auth.rows, description.row, headers.row, sharing.row, ...limits.rows, exportEnv.row],
       save: 'Save',
       onCancel: () => this.close(),
       onSave: async () => {
@@ -424,6 +446,16 @@ export class ConnectionsTab {
         const shared = sharing.value();
         if (!sameSharing(shared, connection.shared_with)) {
           body.shared_with = shared;
+        }
+        const limited = limits.value();
+        if (limited.rate_limit !== (connection.rate_limit ?? null)) {
+          body.rate_limit = limited.rate_limit;
+        }
+        if (limited.daily_quota !== (connection.daily_quota ?? null)) {
+          body.daily_quota = limited.daily_quota;
+        }
+        if (exportEnv.input.checked !== Boolean(connection.export_env)) {
+          body.export_env = exportEnv.input.checked;
         }
         const saved = await this.ctx.client.patchConnection(connection.name, body);
         await this.afterWrite(`Updated connection ${saved.name}.`, saved.name, 'update');

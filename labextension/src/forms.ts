@@ -336,3 +336,56 @@ export class FormView {
     this.node.remove();
   }
 }
+
+/** A labelled checkbox (its label is its accessible name). */
+export function checkField(label: string, checked: boolean, hint?: string): Field {
+  const id = uid('check');
+  const hintId = hint ? uid('hint') : undefined;
+  const input = h('input', { id, type: 'checkbox', checked, 'aria-describedby': hintId });
+  const row = h(
+    'div',
+    { class: 'jp-secrets-field jp-secrets-check' },
+    input,
+    h('label', { for: id }, label),
+    hint ? h('small', { id: hintId, class: 'jp-secrets-hint' }, hint) : null
+  );
+  return { row, input };
+}
+
+export interface LimitsField {
+  rows: HTMLElement[];
+  /** ``rate_limit`` and ``daily_quota`` as typed: a number, null (empty: no limit), or the
+   * text itself, which the server refuses with its own message. */
+  value(): { rate_limit: number | string | null; daily_quota: number | string | null };
+}
+
+/** A connection's per-user limits: calls per minute and calls per UTC day. */
+export function limitsField(rateLimit: number | null | undefined, dailyQuota: number | null | undefined): LimitsField {
+  const rate = textField('Rate limit (calls per minute)', {
+    value: rateLimit ? String(rateLimit) : '',
+    placeholder: 'no limit',
+    inputmode: 'numeric',
+    hint: 'Per user; past it the proxy answers 429 with Retry-After. Empty: no limit.'
+  });
+  const daily = textField('Daily quota (calls per day)', {
+    value: dailyQuota ? String(dailyQuota) : '',
+    placeholder: 'no limit',
+    inputmode: 'numeric',
+    hint: 'Per user and UTC day. Empty: no limit.'
+  });
+  const read = (input: HTMLInputElement): number | string | null => {
+    const text = input.value.trim().replace(/[,_\s]/g, '');
+    if (!text) {
+      return null;
+    }
+    return /^\d+$/.test(text) ? Number(text) : input.value.trim();
+  };
+  return { rows: [rate.row, daily.row], value: () => ({ rate_limit: read(rate.input), daily_quota: read(daily.input) }) };
+}
+
+/** ``60/min · 1,000/day``, or '' when the connection has no limit. */
+export function describeLimits(rateLimit: number | null | undefined, dailyQuota: number | null | undefined): string {
+  return [rateLimit ? `${rateLimit.toLocaleString()}/min` : '', dailyQuota ? `${dailyQuota.toLocaleString()}/day` : '']
+    .filter(Boolean)
+    .join(' · ');
+}

@@ -91,7 +91,8 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       ['jupyter-secrets:open', 'Open the Secrets sidebar', () => undefined, 'secrets'],
       ['jupyter-secrets:add-secret', 'Add a secret', m => m.secrets?.openAdd(), 'secrets'],
       ['jupyter-secrets:new-connection', 'New connection', m => void m.connections?.loaded.then(() => m.connections?.openCreate()), 'connections'],
-      ['jupyter-secrets:audit', 'Show the audit log', () => undefined, 'audit']
+      ['jupyter-secrets:audit', 'Show the audit log', () => undefined, 'audit'],
+      ['jupyter-secrets:run-tokens', 'Run tokens', () => undefined, 'tokens']
     ];
     for (const [id, label, then, tab] of commands) {
       app.commands.addCommand(id, {

@@ -1,6 +1,6 @@
 /**
- * The secrets manager: a health banner, who is signed in, and the Secrets, Connections and
- * Audit tabs. The same component is the JupyterLab / Notebook 7 sidebar and the notebook
+ * The secrets manager: a health banner, who is signed in, and the Secrets, Connections,
+ * Audit and Tokens tabs (the last two for admins). The same component is the JupyterLab / Notebook 7 sidebar and the notebook
  * panel (js.SecretsPanel()); it talks only to the REST API, from the browser.
  */
 import { Me, SecretsClient } from './api';
@@ -10,12 +10,14 @@ import { ConnectionsTab } from './connections';
 import { button, h, uid } from './dom';
 import { SecretsTab } from './secrets';
 import { SignInView } from './signin';
+import { TokensTab } from './tokens';
 
-export type TabName = 'secrets' | 'connections' | 'audit';
+export type TabName = 'secrets' | 'connections' | 'audit' | 'tokens';
 const TABS: [TabName, string][] = [
   ['secrets', 'Secrets'],
   ['connections', 'Connections'],
-  ['audit', 'Audit']
+  ['audit', 'Audit'],
+  ['tokens', 'Tokens']
 ];
 
 export interface ManagerOptions {
@@ -32,6 +34,7 @@ export class SecretsManager {
   secrets: SecretsTab | null = null;
   connections: ConnectionsTab | null = null;
   audit: AuditTab | null = null;
+  tokens: TokensTab | null = null;
   me: Me | null = null;
   private current: TabName;
   private readonly loadedTabs = new Set<TabName>();
@@ -91,14 +94,16 @@ export class SecretsManager {
     this.secrets = new SecretsTab(ctx);
     this.connections = new ConnectionsTab(ctx);
     this.audit = new AuditTab(ctx);
+    this.tokens = new TokensTab(ctx);
     const nodes: Record<TabName, HTMLElement> = {
       secrets: this.secrets.node,
       connections: this.connections.node,
-      audit: this.audit.node
+      audit: this.audit.node,
+      tokens: this.tokens.node
     };
     for (const [name, label] of TABS) {
-      if (name === 'audit' && !me.can_write) {
-        continue; // the audit log is for admins
+      if ((name === 'audit' || name === 'tokens') && !me.can_write) {
+        continue; // the audit log and run tokens are for admins
       }
       const tabId = uid('tab');
       const panelId = uid('panel');
@@ -129,8 +134,8 @@ export class SecretsManager {
     await this.tab(this.current)?.loaded;
   }
 
-  private tab(name: TabName): SecretsTab | ConnectionsTab | AuditTab | null {
-    return name === 'secrets' ? this.secrets : name === 'connections' ? this.connections : this.audit;
+  private tab(name: TabName): SecretsTab | ConnectionsTab | AuditTab | TokensTab | null {
+    return { secrets: this.secrets, connections: this.connections, audit: this.audit, tokens: this.tokens }[name];
   }
 
   private onTabKey(event: KeyboardEvent, name: TabName): void {
@@ -189,6 +194,7 @@ export class SecretsManager {
     this.signin?.dispose();
     this.secrets?.close(false);
     this.connections?.close(false);
+    this.tokens?.close(false);
     this.node.remove();
   }
 }

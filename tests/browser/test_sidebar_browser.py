@@ -316,6 +316,7 @@ def test_non_admins_get_a_read_only_sidebar(
     buttons = row(sidebar, "TEAM_KEY").get_by_role("button").all_inner_texts()
     assert buttons == ["Use in code"], "no Replace, Edit or Delete"
     assert sidebar.get_by_role("tab", name="Audit").count() == 0
+    assert sidebar.get_by_role("tab", name="Tokens").count() == 0, "run tokens: admins only"
     sidebar.get_by_role("tab", name="Connections").click()
     assert sidebar.get_by_role("button", name="New connection").is_hidden()
     sidebar.get_by_text("ask a secrets admin").wait_for()
