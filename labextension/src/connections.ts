@@ -244,7 +244,7 @@ export class ConnectionsTab {
             )
           : null,
         connection.export_env
-          ? h('div', { class: 'jp-secrets-cell jp-secrets-env' }, h('span', { class: 'jp-secrets-cell-label' }, 'Environment: '), 'exported to kernels')
+          ? h('div', { class: 'jp-secrets-cell jp-secrets-env' }, h('span', { class: 'jp-secrets-cell-label' }, 'Environment: '), clipped('exported to kernels'))
           : null
       ),
       h('div', { class: 'jp-secrets-actions' }, ...actions),

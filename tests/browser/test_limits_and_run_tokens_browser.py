@@ -35,6 +35,11 @@ def test_limits_set_in_the_sidebar_are_shown_and_enforced(
     with start_upstream(api_key=canary) as upstream:
         open_lab(page, lab)
         sidebar = open_sidebar(page)
+        # Four tabs fit the narrow sidebar (they wrap rather than run off its edge).
+        edge = sidebar.evaluate("e => e.getBoundingClientRect().right")
+        for tab in ("Secrets", "Connections", "Audit", "Tokens"):
+            box = sidebar.get_by_role("tab", name=tab).bounding_box()
+            assert box is not None and box["x"] + box["width"] <= edge + 1, tab
         sidebar.get_by_role("tab", name="Connections").click()
         sidebar.get_by_role("button", name="New connection").click()
         form = sidebar.locator("form")
