@@ -126,6 +126,16 @@ class SecretsSettings(Configurable):
         "allowed to call it directly (CORS), for the panel of users' JupyterLab.",
     ).tag(config=True)
 
+    destinations_from_browsers = Bool(
+        True, help="Whether a browser (the sidebar, the panel, any page) may change where a "
+        "value may go: widen a secret's allowed hosts or placements, create a connection or "
+        "change its URL, auth, headers or secret. A JupyterLab page also runs JavaScript from "
+        "kernel outputs (application/javascript, HTML, widgets), so code in a kernel whose "
+        "output an admin views can act with that admin's browser login. False: such changes "
+        "are accepted only without a browser's Origin header (the jupyter secrets CLI, "
+        "scripts), and browsers may still add, replace and delete values and narrow hosts.",
+    ).tag(config=True)
+
     kernel_token_grace = Float(
         90.0, min=1.0, help="Seconds a kernel token outlives the last heartbeat of the server "
         "that asked for it (servers send one every 30 s while the kernel runs).",

@@ -196,6 +196,24 @@ class SecretsHandler(web.RequestHandler):
     def require_session(self, what: str) -> None:
         self._check(lambda: self.access.require_session(self.caller, what))
 
+    @property
+    def from_browser(self) -> bool:
+        """A browser sent this: it always adds ``Origin`` to a write (POST, PUT, PATCH,
+        DELETE) and no page script can remove it; the CLI and scripts send none."""
+        return "Origin" in self.request.headers
+
+    def require_destination_change(self, what: str) -> None:
+        """Where a value may go changes from a browser only if the deployment allows it
+        (``destinations_from_browsers``): a page also runs JavaScript from kernel outputs."""
+        if self.runtime.settings.destinations_from_browsers or not self.from_browser:
+            return
+        raise http_error(
+            403, f"On this server {what} is done with the jupyter secrets CLI, not from a "
+            "browser (destinations_from_browsers is off: a page also runs code from kernel "
+            "outputs). For example: jupyter secrets edit NAME --allowed-host HOST, or "
+            "jupyter secrets connection create ...; adding, replacing and deleting values "
+            "and narrowing hosts work here.")
+
     # -- audit -----------------------------------------------------------------------------
 
     async def audit(self, action: str, **fields: Any) -> None:

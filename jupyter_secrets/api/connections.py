@@ -7,6 +7,9 @@ from ..services.connections import FIELDS
 from ..services.presets import PRESETS
 from .base import Route, SecretsHandler, http_error
 
+#: What says where a connection's key goes (``destinations_from_browsers``).
+DESTINATION_FIELDS = ("base_url", "auth", "headers", "secret", "preset")
+
 
 class ConnectionsHandler(SecretsHandler):
     def require_connection_admin(self) -> None:
@@ -23,6 +26,7 @@ class ConnectionsCollectionHandler(ConnectionsHandler):
     async def post(self) -> None:
         self.require_connection_admin()
         body = self.read_json(allowed=FIELDS, required=frozenset({"name"}))
+        self.require_destination_change("creating a connection")
         record = await self.call(self.runtime.connections.create, self.caller.name, body)
         await self.audit("connection_create", **connection_fields(record))
         self.set_header("Location", self.api_url("connections", record.name))
@@ -40,6 +44,12 @@ class ConnectionHandler(ConnectionsHandler):
     async def patch(self, name: str) -> None:
         self.require_connection_admin()
         body = self.read_json(allowed=FIELDS)
+        if not self.runtime.settings.destinations_from_browsers and self.from_browser:
+            current = (await self.call(self.runtime.connections.get, name)).to_json()
+            if any(field in body and body[field] != current[field]
+                   for field in DESTINATION_FIELDS):
+                self.require_destination_change("changing a connection's URL, auth, headers "
+                                                "or secret")
         record = await self.call(self.runtime.connections.update, self.caller.name, name, body)
         await self.audit("connection_update", **connection_fields(record))
         self.write_json(record.to_json())

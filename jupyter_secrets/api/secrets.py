@@ -9,8 +9,30 @@ from ..errors import InvalidInput
 from ..services.audit import AuditQuery
 from ..services.presets import PRESETS
 from ..services.secrets import METADATA_FIELDS
-from ..validation import normalize_name, value_warnings
+from ..validation import (
+    DEFAULT_PLACEMENTS,
+    normalize_name,
+    validate_allowed_hosts,
+    validate_placements,
+    value_warnings,
+)
 from .base import Route, SecretsHandler, http_error
+
+
+def check_destinations(
+    handler: SecretsHandler, body: dict[str, object], *,
+    allowed_hosts: tuple[str, ...], placements: tuple[str, ...],
+) -> None:
+    """Widening a secret's hosts or placements is a destination change; narrowing is not."""
+    if handler.runtime.settings.destinations_from_browsers or not handler.from_browser:
+        return
+    try:
+        hosts = set(validate_allowed_hosts(body.get("allowed_hosts", list(allowed_hosts))))
+        places = set(validate_placements(body.get("placements", list(placements))))
+    except InvalidInput:
+        return  # refused with its own 422 by the service, before anything is written
+    if not hosts <= set(allowed_hosts) or not places <= set(placements):
+        handler.require_destination_change("adding an allowed host or a placement")
 
 
 class SecretsCollectionHandler(SecretsHandler):
@@ -34,6 +56,7 @@ class SecretsCollectionHandler(SecretsHandler):
             allowed={"name", "value", *METADATA_FIELDS}, required=frozenset({"name", "value"})
         )
         metadata = {k: v for k, v in body.items() if k in METADATA_FIELDS}
+        check_destinations(self, body, allowed_hosts=(), placements=DEFAULT_PLACEMENTS)
         record = await self.call(
             self.runtime.secrets.create, self.caller.name, body["name"], body["value"],
             **metadata,
@@ -78,6 +101,10 @@ class SecretHandler(SecretsHandler):
     async def patch(self, name: str) -> None:
         self.require_admin()
         body = self.read_json(allowed=set(METADATA_FIELDS))
+        if {"allowed_hosts", "placements"} & set(body):
+            current = await self.call(self.runtime.secrets.get, name)
+            check_destinations(self, body, allowed_hosts=current.allowed_hosts,
+                               placements=current.placements)
         record = await self.call(self.runtime.secrets.update_metadata, self.caller.name, name,
                                  body)
         await self.audit("metadata", secrets=[record.name])
