@@ -190,3 +190,29 @@ def test_the_admin_cli_manages_the_service_with_the_admin_token(service, cli_env
     for out in outputs:
         assert_no_canary(value, out.stdout, out.stderr, where="CLI output")
     assert not list((service.root.parent).glob("**/FROM_CLI*"))
+
+
+def test_a_strict_service_takes_destination_changes_from_the_cli_only(tmp_path, cli_env):
+    """``destinations_from_browsers = False`` on the service: the admin's browser login (here
+    the admin token sent with a browser's Origin) cannot widen hosts; the admin CLI can."""
+    svc = LiveService(tmp_path, config={"destinations_from_browsers": False,
+                                        "service_allow_origins": ["https://hub.example.org"]})
+    svc.start()
+    try:
+        browser = {**svc.admin, "Origin": "https://hub.example.org"}
+        with httpx.Client(base_url=f"{svc.api}/", timeout=30) as client:
+            assert client.post("secrets", headers=browser, json={
+                "name": "TEAM", "value": "team-value-123456"}).status_code == 201
+            widened = client.patch("secrets/TEAM", headers=browser,
+                                   json={"allowed_hosts": ["evil.example"]})
+            assert widened.status_code == 403, widened.text
+            assert "jupyter secrets CLI" in widened.json()["message"]
+            env = dict(cli_env, JUPYTER_SECRETS_SERVICE_URL=svc.url,
+                       JUPYTER_SECRETS_ADMIN_TOKEN=svc.admin_token)
+            env.pop("JUPYTER_SECRETS_KEY")
+            edited = run_cli(env, "edit", "TEAM", "--allowed-host", "api.example.com")
+            assert edited.returncode == 0, edited.stderr
+            record = client.get("secrets/TEAM", headers=svc.admin).json()
+            assert record["allowed_hosts"] == ["api.example.com"]
+    finally:
+        svc.stop()
