@@ -11,8 +11,9 @@ import {
   describeLimits,
   describeSharing,
   Field,
-  limitsField,
   FormView,
+  limitsField,
+  OpenView,
   sameSharing,
   selectField,
   sharingField,
@@ -101,7 +102,7 @@ export class ConnectionsTab {
   readonly node: HTMLElement;
   private connections: Connection[] = [];
   private presets: Preset[] = [];
-  private opened: { view: FormView | HTMLElement; opener: HTMLElement | null } | null = null;
+  private readonly opened: OpenView;
   private readonly addButton: HTMLButtonElement;
   private readonly addSlot = h('div', { class: 'jp-secrets-add-slot' });
   private readonly status = h('div', { class: 'jp-secrets-status', role: 'status', 'aria-live': 'polite' });
@@ -130,6 +131,7 @@ export class ConnectionsTab {
       this.status,
       this.list
     );
+    this.opened = new OpenView(this.node);
   }
 
   say(message: string, tone: 'ok' | 'error' = 'ok'): void {
@@ -170,8 +172,7 @@ export class ConnectionsTab {
       );
     }
     this.list.replaceChildren(...rows);
-    const open = this.opened?.view;
-    if (open && !(open instanceof FormView ? open.node : open).isConnected) {
+    if (this.opened.node && !this.opened.node.isConnected) {
       this.close(false); // its row is gone (deleted elsewhere): drop the form and its value
     }
   }
@@ -270,14 +271,7 @@ export class ConnectionsTab {
   // -- forms -----------------------------------------------------------------------------
 
   private place(view: FormView | HTMLElement, parent: HTMLElement, opener: HTMLElement | null): void {
-    this.close(false);
-    this.opened = { view, opener };
-    parent.appendChild(view instanceof FormView ? view.node : view);
-    if (view instanceof FormView) {
-      view.focus();
-    } else {
-      view.querySelector<HTMLElement>('button')?.focus();
-    }
+    this.opened.show(view, parent, opener);
   }
 
   private openIn(slot: HTMLElement, view: FormView | HTMLElement, opener: HTMLElement): void {
@@ -285,23 +279,7 @@ export class ConnectionsTab {
   }
 
   close(restoreFocus = true): void {
-    const opened = this.opened;
-    this.opened = null;
-    if (!opened) {
-      return;
-    }
-    // Move focus before the form goes: focus left on a removed node falls to the page body,
-    // and JupyterLab then hands it to the main area.
-    if (restoreFocus && opened.opener?.isConnected) {
-      opened.opener.focus();
-    } else if (this.node.contains(document.activeElement)) {
-      this.node.focus({ preventScroll: true });
-    }
-    if (opened.view instanceof FormView) {
-      opened.view.dispose();
-    } else {
-      opened.view.remove();
-    }
+    this.opened.close(restoreFocus);
   }
 
   private async afterWrite(message: string, name: string, action: string): Promise<void> {

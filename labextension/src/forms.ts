@@ -389,3 +389,56 @@ export function describeLimits(rateLimit: number | null | undefined, dailyQuota:
     .filter(Boolean)
     .join(' · ');
 }
+
+/**
+ * The one form or box open in a tab, beside what it is about. Opening another closes it;
+ * closing hands focus back to what opened it (else to the tab: focus left on a removed node
+ * falls to the page body, and JupyterLab then hands it to the main area) and empties every
+ * field it held, so nothing typed or shown outlives it.
+ */
+export class OpenView {
+  view: FormView | HTMLElement | null = null;
+  opener: HTMLElement | null = null;
+  /** What the view is about (e.g. ``edit:NAME``), for tabs that redraw their rows. */
+  key = '';
+
+  constructor(private readonly home: HTMLElement) {}
+
+  get node(): HTMLElement | null {
+    return this.view instanceof FormView ? this.view.node : this.view;
+  }
+
+  show(view: FormView | HTMLElement, parent: HTMLElement | null | undefined, opener: HTMLElement | null, key = ''): void {
+    this.close(false);
+    this.view = view;
+    this.opener = opener;
+    this.key = key;
+    parent?.appendChild(this.node!);
+    if (view instanceof FormView) {
+      view.focus();
+    } else {
+      view.querySelector<HTMLElement>('button')?.focus();
+    }
+  }
+
+  close(restoreFocus = true): void {
+    const { view, opener } = this;
+    this.view = null;
+    this.opener = null;
+    this.key = '';
+    if (!view) {
+      return;
+    }
+    if (restoreFocus && opener?.isConnected) {
+      opener.focus();
+    } else if (this.home.contains(document.activeElement)) {
+      this.home.focus({ preventScroll: true });
+    }
+    if (view instanceof FormView) {
+      view.dispose();
+    } else {
+      view.querySelectorAll('input').forEach(input => (input.value = ''));
+      view.remove();
+    }
+  }
+}

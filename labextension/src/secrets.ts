@@ -10,6 +10,7 @@ import {
   describeSharing,
   FormView,
   HOSTS_HINT,
+  OpenView,
   placementsField,
   sameSharing,
   sharingField,
@@ -20,8 +21,6 @@ import {
 export const PAGE_SIZE = 50;
 
 type SortKey = 'name' | 'updated' | 'used';
-type Opened = { key: string; view: FormView | HTMLElement; opener: HTMLElement | null };
-
 const placementsOf = (r: SecretRecord): Placement[] => r.placements ?? DEFAULT_PLACEMENTS;
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((item, i) => item === b[i]);
@@ -46,7 +45,7 @@ export class SecretsTab {
   private connections: Connection[] = [];
   private visible: SecretRecord[] = [];
   private page = 0;
-  private opened: Opened | null = null;
+  private readonly opened: OpenView;
   private searchTimer = 0;
   private readonly search: HTMLInputElement;
   private readonly kind: HTMLSelectElement;
@@ -141,6 +140,7 @@ export class SecretsTab {
       this.list,
       this.pager
     );
+    this.opened = new OpenView(this.node);
   }
 
   say(message: string, tone: 'ok' | 'error' = 'ok'): void {
@@ -205,10 +205,10 @@ export class SecretsTab {
       rows.push(h('li', { class: 'jp-secrets-empty' }, empty));
     }
     this.list.replaceChildren(...rows);
-    if (this.opened && this.opened.key !== 'add') {
-      const slot = this.list.querySelector<HTMLElement>(`[data-name="${CSS.escape(this.opened.key.split(':')[1])}"] .jp-secrets-row-slot`);
+    if (this.opened.node && this.opened.key !== 'add') {
+      const slot = this.rowSlot(this.opened.key);
       if (slot) {
-        slot.appendChild(this.opened.view instanceof FormView ? this.opened.view.node : this.opened.view);
+        slot.appendChild(this.opened.node);
       } else {
         this.close(false);
       }
@@ -302,46 +302,23 @@ export class SecretsTab {
 
   // -- forms -----------------------------------------------------------------------------
 
+  /** The row slot a form keyed ``action:NAME`` opens in. */
+  private rowSlot(key: string): HTMLElement | null {
+    const name = key.split(':')[1];
+    return this.list.querySelector<HTMLElement>(`[data-name="${CSS.escape(name)}"] .jp-secrets-row-slot`);
+  }
+
   private open(key: string, view: FormView | HTMLElement, opener: HTMLElement | null): void {
-    this.close(false);
-    this.opened = { key, view, opener };
-    const node = view instanceof FormView ? view.node : view;
-    if (key === 'add') {
-      this.addSlot.appendChild(node);
-    } else {
-      const name = key.split(':')[1];
-      this.list.querySelector(`[data-name="${CSS.escape(name)}"] .jp-secrets-row-slot`)?.appendChild(node);
-    }
-    if (view instanceof FormView) {
-      view.focus();
-    } else {
-      view.querySelector<HTMLElement>('button')?.focus();
-    }
+    this.opened.show(view, key === 'add' ? this.addSlot : this.rowSlot(key), opener, key);
   }
 
   /** Close the open form (its value emptied); focus goes back to what opened it. */
   close(restoreFocus = true): void {
-    const opened = this.opened;
-    this.opened = null;
-    if (!opened) {
-      return;
-    }
-    // Move focus before the form goes: focus left on a removed node falls to the page body,
-    // and JupyterLab then hands it to the main area.
-    if (restoreFocus && opened.opener?.isConnected) {
-      opened.opener.focus();
-    } else if (this.node.contains(document.activeElement)) {
-      this.node.focus({ preventScroll: true });
-    }
-    if (opened.view instanceof FormView) {
-      opened.view.dispose();
-    } else {
-      opened.view.remove();
-    }
+    this.opened.close(restoreFocus);
   }
 
   private async afterWrite(message: string, name: string, action: string): Promise<void> {
-    const opener = this.opened?.opener ?? null;
+    const opener = this.opened.opener;
     this.close(false);
     this.say(message);
     this.ctx.changed('secret', name, action);

@@ -6,7 +6,7 @@
 import { RunToken } from './api';
 import { Context } from './context';
 import { button, clipped, h, when } from './dom';
-import { FormView, textField } from './forms';
+import { FormView, OpenView, textField } from './forms';
 
 type Status = 'active' | 'expired' | 'revoked';
 
@@ -20,7 +20,7 @@ function statusOf(token: RunToken, now: number): Status {
 export class TokensTab {
   readonly node: HTMLElement;
   loaded: Promise<void> = Promise.resolve();
-  private opened: { view: FormView | HTMLElement; opener: HTMLElement | null } | null = null;
+  private readonly opened: OpenView;
   private readonly addButton: HTMLButtonElement;
   private readonly addSlot = h('div', { class: 'jp-secrets-add-slot' });
   private readonly status = h('div', { class: 'jp-secrets-status', role: 'status', 'aria-live': 'polite' });
@@ -51,6 +51,7 @@ export class TokensTab {
       this.status,
       this.list
     );
+    this.opened = new OpenView(this.node);
   }
 
   reload(): Promise<void> {
@@ -110,34 +111,12 @@ export class TokensTab {
   // -- forms -----------------------------------------------------------------------------
 
   private place(view: FormView | HTMLElement, parent: HTMLElement, opener: HTMLElement | null): void {
-    this.close(false);
-    this.opened = { view, opener };
-    parent.appendChild(view instanceof FormView ? view.node : view);
-    if (view instanceof FormView) {
-      view.focus();
-    } else {
-      view.querySelector<HTMLElement>('button')?.focus();
-    }
+    this.opened.show(view, parent, opener);
   }
 
   /** Close the open form or the shown token (its text goes with it). */
   close(restoreFocus = true): void {
-    const opened = this.opened;
-    this.opened = null;
-    if (!opened) {
-      return;
-    }
-    if (restoreFocus && opened.opener?.isConnected) {
-      opened.opener.focus();
-    } else if (this.node.contains(document.activeElement)) {
-      this.node.focus({ preventScroll: true });
-    }
-    if (opened.view instanceof FormView) {
-      opened.view.dispose();
-    } else {
-      opened.view.querySelectorAll('input').forEach(input => (input.value = ''));
-      opened.view.remove();
-    }
+    this.opened.close(restoreFocus);
   }
 
   openCreate(): FormView {
