@@ -244,3 +244,22 @@ def live_upstream() -> Iterator[Any]:
     finally:
         server.stop()
 
+
+
+@pytest.fixture
+def start_kernel(jp_fetch: Any, jp_serverapp: Any, http_server: Any) -> Iterator[Any]:
+    """Start kernels through POST /api/kernels (as a given user), stop them afterwards."""
+    from .kernels import Kernel
+
+    kernels: list[Kernel] = []
+
+    async def start(headers: dict[str, str] | None = None) -> Kernel:
+        response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({}),
+                                  headers=headers or {})
+        kernel = await Kernel(jp_serverapp, json.loads(response.body)["id"]).start()
+        kernels.append(kernel)
+        return kernel
+
+    yield start
+    for kernel in kernels:
+        kernel.stop()

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import textwrap
 
 import httpx
 import pytest
 
 from .helpers import USER, assert_no_canary
-from .kernels import Kernel
-
-
-@pytest.fixture
-def start_kernel(jp_fetch, jp_serverapp, http_server):
-    """Start kernels through POST /api/kernels (as a given user), stop them afterwards."""
-    kernels: list[Kernel] = []
-
-    async def start(headers: dict[str, str] | None = None) -> Kernel:
-        response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({}),
-                                  headers=headers or {})
-        kernel = await Kernel(jp_serverapp, json.loads(response.body)["id"]).start()
-        kernels.append(kernel)
-        return kernel
-
-    yield start
-    for kernel in kernels:
-        kernel.stop()
 
 
 @pytest.fixture

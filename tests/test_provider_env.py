@@ -13,23 +13,6 @@ import textwrap
 import pytest
 
 from .helpers import USER
-from .kernels import Kernel
-
-
-@pytest.fixture
-def start_kernel(jp_fetch, jp_serverapp, http_server):
-    kernels: list[Kernel] = []
-
-    async def start(headers: dict[str, str] | None = None) -> Kernel:
-        response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({}),
-                                  headers=headers or {})
-        kernel = await Kernel(jp_serverapp, json.loads(response.body)["id"]).start()
-        kernels.append(kernel)
-        return kernel
-
-    yield start
-    for kernel in kernels:
-        kernel.stop()
 
 
 async def test_openai_with_no_arguments_works_through_the_proxy(

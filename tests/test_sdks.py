@@ -27,27 +27,11 @@ from jupyter_secrets.services.presets import PRESETS
 from jupyter_secrets.services.tokens import token_from_headers
 
 from .helpers import assert_no_canary
-from .kernels import Kernel
 from .upstream import CONTENT, RecordedRequest
 
 # Where each provider wants its key (by the path the SDK called), else Authorization: Bearer.
 KEY_HEADER = {"/openai/deployments/": "api-key", "/v1/models/": "x-goog-api-key",
               "/v1/messages": "x-api-key"}
-
-
-@pytest.fixture
-def start_kernel(jp_fetch, jp_serverapp, http_server):
-    kernels: list[Kernel] = []
-
-    async def start() -> Kernel:
-        response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({}))
-        kernel = await Kernel(jp_serverapp, json.loads(response.body)["id"]).start()
-        kernels.append(kernel)
-        return kernel
-
-    yield start
-    for kernel in kernels:
-        kernel.stop()
 
 
 @pytest.fixture
