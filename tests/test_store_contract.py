@@ -235,6 +235,20 @@ def test_audit_pages_newest_first_and_prunes(store):
     assert len(store.query_audit()) == 3
 
 
+def test_trying_to_append_audit_writes_all_or_nothing(store):
+    """``try_append_audit`` writes now only when that needs no waiting: True and every event
+    is there, or False and none is (the caller then uses append_audit from a thread)."""
+    events = [AuditRecord(time=f"2030-02-0{i}T00:00:00.000Z", user="u", action="proxy_call",
+                          secrets=(f"T{i}",)) for i in range(1, 4)]
+    written = store.try_append_audit(events)
+    found = store.query_audit()
+    assert [e.secrets for e in found] == ([("T3",), ("T2",), ("T1",)] if written else [])
+    if not written:
+        store.append_audit(events)
+    assert len(store.query_audit()) == 3
+    store.checkpoint()  # housekeeping never fails on an idle store
+
+
 def test_concurrent_writers_never_lose_an_update(store, store_url):
     """Two handles bump one row's version 50 times each: 100 versions, none lost."""
     r = record("A")

@@ -1,10 +1,10 @@
 """The audit log: who changed or used which secret, when, from which kernel, to where.
 
 An event holds names and call metadata only: never a value, header, body or query string
-(values travel in those, and so do keys that are not ours). Events are queued in memory and
-written in a worker thread at most once a second, so a proxied call never waits on the
-database; the server drains the queue at shutdown and before it answers an audit query.
-Outside an event loop (the CLI) events are written at once.
+(values travel in those, and so do keys that are not ours). A request's event is written
+before its response ends (``AuditLog.commit``): on the event loop when the store can write
+without waiting, else by one writer thread; either way events queued together share one
+transaction. Outside an event loop (the CLI) events are written at once.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ PRUNE_EVERY = timedelta(days=1)
 _URL_QUERY_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#]*)[?#][^\s]*")
 
 PathLookup = Callable[[str], Awaitable[str | None]]
+_MAINTAIN: Any = object()  # a writer-thread queue item: checkpoint and prune, write nothing
 
 
 def split_destination(url: str) -> tuple[str | None, str]:
@@ -153,9 +154,12 @@ def session_path_lookup(session_manager: Any) -> PathLookup:
 PATH_TTL_S = 10.0
 
 
+MAINTAIN_EVERY = 256  # events written on the loop between two checkpoints in the thread
+
+
 @dataclass(frozen=True)
 class _Queued:
-    event: AuditRecord | None  # None: a drain marker, written as nothing
+    event: AuditRecord | None  # None: a marker (drain, housekeeping), written as nothing
     done: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
 
@@ -176,12 +180,15 @@ def _clean(text: str | None) -> str | None:
 class AuditLog:
     """Durable before the response: each call waits for its event's group commit.
 
-    ``event()`` builds an event; ``commit()`` hands it to one writer thread and returns once
-    it is written. The writer takes everything queued at that moment into one transaction
-    (group commit), so a busy proxy pays one commit per batch, not per call, and wakes the
-    event loop once per batch. An event the store refuses is retried alone, then cleaned, so
-    it never takes other events with it. Without an event loop (the CLI) ``write_now()``
-    writes at once.
+    ``event()`` builds an event; ``commit()`` returns once it is written. Events committed
+    in the same turn of the event loop are written together, on the loop, if the store can
+    do that without waiting (``Store.try_append_audit``: SQLite when no other connection
+    holds its write lock). Handing an event to a thread and back costs about a millisecond
+    of CPU per call, far more than the commit itself, so this is the common path. Otherwise
+    (PostgreSQL, a CLI holding SQLite's lock, an error) the batch goes to one writer thread,
+    which takes everything queued at that moment into one transaction. An event the store
+    refuses is retried alone, then cleaned, so it never takes other events with it. Without
+    an event loop (the CLI) ``write_now()`` writes at once.
     """
 
     def __init__(
@@ -201,6 +208,9 @@ class AuditLog:
         self._last_prune: datetime | None = None
         self._paths: dict[str, tuple[float, str | None]] = {}
         self._pending = 0
+        self._turn: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}  # this loop turn's
+        self._since_maintenance = 0
+        self._maintenance_queued = False
 
     def __repr__(self) -> str:
         return f"AuditLog(retention_days={self.retention_days}, queued={self._pending})"
@@ -247,7 +257,7 @@ class AuditLog:
         )
 
     async def commit(self, event: AuditRecord) -> None:
-        """Hand ``event`` to the writer and return once it is written (with its batch)."""
+        """Return once ``event`` is written, with the others committed in this loop turn."""
         loop = asyncio.get_running_loop()
         if event.kernel_id and event.notebook_path is None:
             path = await self._notebook_path(event.kernel_id)
@@ -255,12 +265,41 @@ class AuditLog:
                 event = replace(event, notebook_path=_clean(path))
         done: asyncio.Future[None] = loop.create_future()
         self._pending += 1
-        self._ensure_writer()
-        self._queue.put(_Queued(event, done, loop))
+        turn = self._turn.get(loop)
+        if turn is None:
+            turn = self._turn[loop] = []
+            loop.call_soon(self._write_turn, loop)
+        turn.append(_Queued(event, done, loop))
         try:
             await asyncio.shield(done)  # a caller hanging up does not cancel the write
         finally:
             self._pending -= 1
+
+    def _write_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write this turn's events on the loop if the store needs no wait, else hand over."""
+        batch = self._turn.pop(loop, [])
+        if not batch:
+            return
+        try:
+            written = self.store.try_append_audit([item.event for item in batch if item.event])
+        except Exception:  # the writer thread retries each event alone and says what is lost
+            written = False
+        if not written:
+            self._hand_over(batch)
+            return
+        _resolve([item.done for item in batch])
+        self._since_maintenance += len(batch)
+        if self._since_maintenance >= MAINTAIN_EVERY or (
+            self._last_prune is None and not self._maintenance_queued
+        ):
+            self._since_maintenance = 0
+            self._maintenance_queued = True
+            self._hand_over([_MAINTAIN])
+
+    def _hand_over(self, items: Sequence[_Queued]) -> None:
+        self._ensure_writer()
+        for item in items:
+            self._queue.put(item)
 
     def write_now(self, event: AuditRecord) -> None:
         """Write one event synchronously (the CLI, which has no event loop)."""
@@ -289,14 +328,17 @@ class AuditLog:
             first = self._queue.get()
             if first is None:
                 return
+            if first is _MAINTAIN:
+                self._maintain()
+                continue
             batch = [first]
             while True:  # everything queued right now joins this transaction
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    self._queue.put(None)  # stop after this batch
+                if item is None or item is _MAINTAIN:
+                    self._queue.put(item)  # stop (or tidy up) after this batch
                     break
                 batch.append(item)
             try:
@@ -309,11 +351,23 @@ class AuditLog:
                     with contextlib.suppress(RuntimeError):  # that loop has closed
                         loop.call_soon_threadsafe(_resolve, futures)
 
+    def _maintain(self) -> None:
+        """In the writer thread: what writes on the loop leave to it (checkpoint, pruning)."""
+        self._maintenance_queued = False
+        try:
+            self.store.checkpoint()
+        except Exception:
+            log.warning("jupyter-secrets: could not checkpoint the store", exc_info=True)
+        with self._write_lock:
+            self.prune_if_due()
+
     async def drain(self) -> None:
-        """Wait until everything handed over so far is written."""
+        """Wait until everything committed so far is written."""
+        loop = asyncio.get_running_loop()
+        if self._turn.get(loop):
+            self._write_turn(loop)
         if self._writer is None or not self._writer.is_alive():
             return
-        loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Queued(None, done, loop))
         await asyncio.shield(done)

@@ -125,6 +125,19 @@ class AuditRows(abc.ABC):
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         """Append events (ids assigned here, in order) in one transaction."""
 
+    def try_append_audit(self, records: Sequence[AuditRecord]) -> bool:
+        """Append at once if that needs no waiting at all, else write nothing: ``False``.
+
+        Called on the event loop, where a store that must wait (a lock held elsewhere, a
+        network round trip) must not: those events then go to :meth:`append_audit` in a
+        thread. Stores that always wait keep this default.
+        """
+        return False
+
+    def checkpoint(self) -> None:
+        """Housekeeping :meth:`try_append_audit` leaves to a thread (nothing by default)."""
+        return None
+
     @abc.abstractmethod
     def query_audit(self, query: AuditFilter = ALL_EVENTS) -> list[AuditRecord]:
         """Newest first; ``before_id`` continues a page, ``since`` is ISO UTC."""
