@@ -30,6 +30,21 @@ async def test_proxy_injects_the_key_and_strips_the_callers_credentials(
     assert_no_canary(canary, r.text, json.dumps(dict(r.headers)))
 
 
+async def test_cookies_an_upstream_sets_never_ride_on_a_later_call(
+    up_connection, upstream, server_url, auth
+):
+    """The outbound client is shared by every caller: it must keep no cookie jar, or one
+    user's upstream session would be sent with the next user's calls."""
+    first = await http("GET", f"{server_url}/proxy/up/set-cookie",
+                       params={"value": "alice-session"}, headers=auth)
+    later = await http("GET", f"{server_url}/proxy/up/echo/later", headers=auth)
+    assert first.status_code == 200
+    assert "alice-session" not in json.dumps(first.headers.multi_items())
+    assert later.status_code == 200
+    assert "Cookie" not in upstream.requests[-1].headers
+    assert "alice-session" not in later.text
+
+
 async def test_echoed_values_are_scrubbed_from_headers_and_body(
     up_connection, upstream, server_url, auth, canary
 ):

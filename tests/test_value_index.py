@@ -305,6 +305,38 @@ def test_the_log_filter_scrubs_messages_and_tracebacks(service):
     assert_no_canary(value("KEY"), *(r.getMessage() + (r.exc_text or "") for r in records))
 
 
+def test_the_logger_filter_scrubs_every_record_a_handler_will_write(service):
+    """On a logger the filter runs before handler levels are known; it skips only records
+    no handler up the chain takes (Jupyter passes every DEBUG access line to INFO handlers,
+    and scrubbing each cost more than the rest of the request's logging)."""
+    service.create("admin", "KEY", value("KEY"))
+    index = ValueIndex(service)
+    parent = logging.getLogger("test.scrub_levels")
+    child = logging.getLogger("test.scrub_levels.child")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.INFO)
+    parent.addHandler(handler)  # on the parent: the child's records reach it by propagation
+    child.setLevel(logging.DEBUG)
+    log_filter = ScrubbingFilter(index)
+    child.addFilter(log_filter)
+    try:
+        child.debug("debug %s", value("KEY"))  # no handler takes it
+        child.info("info %s", value("KEY"))
+        handler.setLevel(logging.DEBUG)
+        child.debug("now kept %s", value("KEY"))
+    finally:
+        parent.removeHandler(handler)
+        child.removeFilter(log_filter)
+    assert [r.getMessage() for r in records] == ["info [REDACTED:KEY]",
+                                                 "now kept [REDACTED:KEY]"]
+    assert_no_canary(value("KEY"), *(r.getMessage() for r in records))
+
+
 def test_nothing_shows_or_pickles_a_value(service):
     service.create("admin", "KEY", value("KEY"))
     index = loaded(service)

@@ -303,6 +303,14 @@ class EchoHeaderHandler(_Base):
         self.send_json(200, {"echoed": name})
 
 
+class SetCookieHandler(_Base):
+    """Sets the cookie the query names: a session one caller's call must not hand another."""
+
+    def get(self) -> None:
+        self.set_header("Set-Cookie", f"session={self.get_query_argument('value')}; Path=/")
+        self.send_json(200, {"set": True})
+
+
 class RedirectHandler(_Base):
     def get(self) -> None:
         code = int(self.get_query_argument("code", "302"))
@@ -481,6 +489,7 @@ def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Appl
             (r"/echo(/.*)?", EchoHandler, args),
             (r"/echo-header", EchoHeaderHandler, args),
             (r"/redirect", RedirectHandler, args),
+            (r"/set-cookie", SetCookieHandler, args),
             (r"/slow", SlowHandler, args),
             (r"/stream-then-fail", StreamThenFailHandler, args),
             (r"/status/([1-5][0-9][0-9])", StatusHandler, args),

@@ -18,6 +18,7 @@ upstream (unspecified, multicast, reserved) are always refused.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -202,6 +203,22 @@ def normalize_host(host: str) -> str:
     Accepts what URL parsers hand out: ``Api.Example.COM.``, ``bücher.de``, ``::1`` or
     ``[::1]``. Raises ``ValueError`` for something that is not a host.
     """
+    return _normalized(host) if isinstance(host, str) else _normalize_host(host)
+
+
+# Both are pure and run on every proxied call (IDNA and IP parsing are not cheap); only
+# strings are cached, so anything else still gets its ValueError.
+@functools.lru_cache(maxsize=4096)
+def _normalized(host: str) -> str:
+    return _normalize_host(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(pattern: str) -> _Pattern:
+    return _parse_pattern(pattern)
+
+
+def _normalize_host(host: str) -> str:
     text = host.strip() if isinstance(host, str) else ""
     if not text or "*" in text or any(ch.isspace() or ch in _FORBIDDEN for ch in text):
         raise ValueError(f"{host!r} is not a host name or IP address")
@@ -217,7 +234,8 @@ def _patterns(patterns: Iterable[str]) -> list[_Pattern]:
     parsed = []
     for pattern in patterns:
         try:
-            parsed.append(_parse_pattern(pattern))
+            parsed.append(_parsed(pattern) if isinstance(pattern, str)
+                          else _parse_pattern(pattern))
         except ValueError:
             continue
     return parsed

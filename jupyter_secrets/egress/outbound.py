@@ -37,7 +37,7 @@ from ..services.secrets import SecretsService
 from ..store import SecretRecord
 from ..store.records import now_iso
 from .redaction import ValueIndex
-from .transport import address_policy
+from .transport import OutboundClient, address_policy
 
 log = logging.getLogger(LOGGER_NAME)
 MAX_REDIRECTS = 5
@@ -139,7 +139,7 @@ class UpstreamResponse:
         waiting: asyncio.Future[bytes | None] | None = None  # the next read, while timed
         try:
             while True:
-                if stream.idle_flushable:
+                if stream.idle_flushable and not self._all_received():
                     if waiting is None:
                         waiting = asyncio.ensure_future(anext(source, None))
                     done, _ = await asyncio.wait((waiting,), timeout=IDLE_FLUSH_S)
@@ -169,6 +169,13 @@ class UpstreamResponse:
         tail = stream.finish()
         if tail:
             yield tail
+
+
+    def _all_received(self) -> bool:
+        """The whole declared body is in: the next read ends at once, no silence to time."""
+        length = self._response.headers.get("content-length")
+        return (length is not None and length.isdigit()
+                and self._response.num_bytes_downloaded >= int(length))
 
 
 class UsageRecorder:
@@ -275,7 +282,7 @@ class Egress:
     def __init__(
         self,
         service: SecretsService,
-        client: httpx.AsyncClient,
+        client: OutboundClient,
         *,
         values: ValueIndex,
         max_redirects: int = MAX_REDIRECTS,
@@ -380,7 +387,8 @@ class Egress:
             content = substitute(content.decode("utf-8"), values).encode("utf-8")
         # httpx encodes str header values as ASCII; HTTP allows Latin-1, checked above.
         encoded = [(k.encode("ascii"), v.encode("latin-1")) for k, v in headers]
-        request = self.client.build_request(method, url, headers=encoded, content=content)
+        request = self.client.build_one(method, url, encoded, content)
+
         if params:
             request.url = request.url.copy_merge_params(params)
         return request
@@ -438,7 +446,7 @@ class Egress:
                 overhead_ms = (time.perf_counter() - started) * 1000
                 try:
                     with address_policy(patterns):
-                        response = await self.client.send(request, stream=True)
+                        response = await self.client.send_one(request)
                 except httpx.TimeoutException:
                     raise UpstreamTimeout(
                         f"{request.url.host} did not answer in time; try again or raise "

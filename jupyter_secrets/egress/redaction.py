@@ -773,6 +773,26 @@ class ValueIndex:
         self._publish()
 
 
+def reaches_a_handler(record: logging.LogRecord) -> bool:
+    """Whether any handler will take ``record``: the walk ``Logger.callHandlers`` makes.
+
+    Jupyter's loggers pass DEBUG records to their handlers, which then drop them: scrubbing
+    every request's debug access line would cost more than the rest of its logging.
+    """
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    any_handler = False
+    while logger is not None:
+        for handler in logger.handlers:
+            any_handler = True
+            if record.levelno >= handler.level:
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent
+    last_resort = logging.lastResort
+    return not any_handler and last_resort is not None and record.levelno >= last_resort.level
+
+
 class ScrubbingFilter(logging.Filter):
     """Replace stored values in log records before any handler writes them."""
 
@@ -781,6 +801,8 @@ class ScrubbingFilter(logging.Filter):
         self.index = index
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if not reaches_a_handler(record):
+            return True  # written nowhere (a DEBUG line under INFO handlers): nothing to do
         try:
             message = record.getMessage()
         except (TypeError, ValueError):

@@ -1,0 +1,213 @@
+"""httpcore's network stream on a bare asyncio protocol: the cheap path under every call.
+
+httpx reaches the network through httpcore's AnyIO backend, which wraps each read and write
+in AnyIO cancel scopes and task-state lookups; on loopback that costs more CPU than the
+socket work itself (benchmarks/README.md, "Where the time goes"). The proxy runs on asyncio
+only, so this stream talks to an ``asyncio.Protocol`` directly: a read returns what
+``data_received`` buffered or waits on one future, timeouts are one timer, and whether an
+idle pooled connection was closed by the server is known without a ``select`` call.
+
+Reading is flow-controlled: past ``READ_LIMIT`` buffered bytes the transport stops reading
+until the caller catches up, so a slow client never makes the server hold a fast upstream's
+whole answer in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import typing
+from collections.abc import Iterable
+
+import httpcore
+
+READ_LIMIT = 256 * 1024  # bytes buffered before the socket is paused
+CLOSE_WAIT_S = 1.0  # a TLS peer that never answers close_notify does not hold aclose()
+
+
+class _Protocol(asyncio.Protocol):
+    """Buffers what arrives and wakes the one reader or writer waiting on it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.reading_paused = False
+        self.writing_paused = False
+        self.read_waiter: asyncio.Future[None] | None = None
+        self.write_waiter: asyncio.Future[None] | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > READ_LIMIT and not self.reading_paused and self.transport:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        return False  # close our side too: HTTP/1.1 has nothing to send after it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._wake_reader()
+        waiter = self.write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        waiter = self.write_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_reader(self) -> None:
+        waiter = self.read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self, max_bytes: int) -> bytes:
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if self.reading_paused and len(self.buffer) <= READ_LIMIT // 2 and self.transport:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return data
+
+
+def _expire(waiter: asyncio.Future[None], error: Exception) -> None:
+    if not waiter.done():
+        waiter.set_exception(error)
+
+
+async def _wait(waiter: asyncio.Future[None], timeout: float | None, error: Exception) -> None:
+    """Wait for ``waiter``; after ``timeout`` seconds raise ``error`` instead."""
+    if timeout is None:
+        await waiter
+        return
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, waiter, error)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        protocol = self._protocol
+        if not protocol.buffer and not protocol.eof:
+            protocol.read_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(protocol.read_waiter, timeout,
+                            httpcore.ReadTimeout("No data arrived within the read timeout."))
+            finally:
+                protocol.read_waiter = None
+        if protocol.buffer:
+            return protocol.take(max_bytes)
+        if protocol.error is not None:
+            raise httpcore.ReadError(f"The connection broke: {protocol.error}")
+        return b""
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        protocol = self._protocol
+        if self._transport.is_closing() or protocol.error is not None:
+            raise httpcore.WriteError("The connection is closed.")
+        self._transport.write(buffer)
+        if protocol.writing_paused:
+            protocol.write_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(protocol.write_waiter, timeout,
+                            httpcore.WriteTimeout("The peer stopped reading (write timeout)."))
+            finally:
+                protocol.write_waiter = None
+            if protocol.error is not None or self._transport.is_closing():
+                raise httpcore.WriteError("The connection closed while writing.")
+
+    async def aclose(self) -> None:
+        """Close, and wait (up to a second, then abort) until the socket is released."""
+        self._transport.close()
+        closed = self._protocol.closed
+        if not closed.done():
+            await asyncio.wait((closed,), timeout=CLOSE_WAIT_S)
+            if not closed.done():
+                self._transport.abort()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            transport = await loop.start_tls(
+                self._transport, self._protocol, ssl_context, server_hostname=server_hostname,
+                ssl_handshake_timeout=timeout,
+            )
+        except (TimeoutError, asyncio.TimeoutError):
+            await self.aclose()
+            raise httpcore.ConnectTimeout("The TLS handshake timed out.") from None
+        except (OSError, ssl.SSLError) as error:
+            await self.aclose()
+            raise httpcore.ConnectError(f"The TLS handshake failed: {error}") from None
+        if transport is None:  # the connection closed during the handshake
+            raise httpcore.ConnectError("The connection closed during the TLS handshake.")
+        self._protocol.transport = transport
+        return AsyncioStream(transport, self._protocol)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        if info == "is_readable":  # an idle connection with news: the server closed it
+            return bool(self._protocol.buffer) or self._protocol.eof
+        names = {"ssl_object": "ssl_object", "client_addr": "sockname",
+                 "server_addr": "peername", "socket": "socket"}
+        return self._transport.get_extra_info(names[info]) if info in names else None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """TCP connections as :class:`AsyncioStream`; Nagle is off (asyncio's default)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        local = (local_address, 0) if local_address else None
+        try:
+            transport, protocol = await asyncio.wait_for(
+                loop.create_connection(_Protocol, host, port, local_addr=local), timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise httpcore.ConnectTimeout(f"Connecting to {host}:{port} timed out.") from None
+        except OSError as error:
+            raise httpcore.ConnectError(
+                f"Could not connect to {host}:{port}: {error.strerror or error}") from None
+        sock: socket.socket | None = transport.get_extra_info("socket")
+        if sock is not None:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+        return AsyncioStream(transport, protocol)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -1,0 +1,164 @@
+"""The outbound client's network stream (``egress/asyncio_stream.py``) on real sockets.
+
+httpcore trusts its network stream for reads, writes, timeouts, TLS and for telling whether
+a pooled connection was closed by the server; each of those is exercised here against a
+server on loopback (TLS with a certificate made for the test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpcore
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from jupyter_secrets.egress.asyncio_stream import READ_LIMIT, AsyncioBackend
+from jupyter_secrets.egress.transport import NoCookies, build_client
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def serving(handler: Handler, ssl_context: ssl.SSLContext | None = None,
+                  ) -> AsyncIterator[int]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ssl_context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def test_bytes_round_trip_and_a_closed_connection_reads_empty():
+    async def answer_then_close(reader, writer):
+        writer.write(b"pong:" + await reader.readexactly(4))
+        await writer.drain()
+        writer.close()
+
+    async with serving(answer_then_close) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await stream.write(b"ping", timeout=5)
+        got = b""
+        while len(got) < 9:
+            got += await stream.read(65536, timeout=5)
+        assert got == b"pong:ping"
+        assert await stream.read(65536, timeout=5) == b""
+        assert stream.get_extra_info("is_readable") is True, "a pooled idle connection the " \
+            "server closed must read as expired"
+        assert stream.get_extra_info("server_addr")[1] == port
+        await stream.aclose()
+
+
+async def test_an_idle_open_connection_is_not_readable_and_reads_time_out():
+    async with serving(echo) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        assert stream.get_extra_info("is_readable") is False
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(65536, timeout=0.05)
+        await stream.write(b"still usable", timeout=5)
+        assert await stream.read(65536, timeout=5) == b"still usable"
+        await stream.aclose()
+        with pytest.raises(httpcore.WriteError):
+            await stream.write(b"after close", timeout=5)
+
+
+async def test_a_refused_connection_names_the_address():
+    async with serving(echo) as port:
+        pass  # closed again: nothing listens on the port now
+    with pytest.raises(httpcore.ConnectError, match=f"127.0.0.1:{port}"):
+        await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+
+
+async def test_a_fast_sender_is_paused_while_the_reader_lags():
+    """A slow caller must not make the server hold a fast upstream's whole answer."""
+    payload = bytes(range(256)) * (4 * 1024 * 1024 // 256)  # 4 MiB
+
+    async def flood(reader, writer):
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    async with serving(flood) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await asyncio.sleep(0.3)  # the sender fills every buffer it can
+        buffered = len(stream._protocol.buffer)  # type: ignore[attr-defined]
+        assert 0 < buffered <= 2 * READ_LIMIT
+        got = bytearray()
+        while chunk := await stream.read(65536, timeout=5):
+            got += chunk
+        assert bytes(got) == payload, "nothing lost or reordered across pauses"
+        await stream.aclose()
+
+
+def _certificate(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_tls_verifies_the_host_name_it_was_given(tmp_path):
+    cert, key = _certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    async with serving(echo, server_context) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        secure = await stream.start_tls(client_context, server_hostname="localhost", timeout=5)
+        assert secure.get_extra_info("ssl_object") is not None
+        await secure.write(b"over tls", timeout=5)
+        assert await secure.read(65536, timeout=5) == b"over tls"
+        await secure.aclose()
+
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        with pytest.raises(httpcore.ConnectError, match="TLS handshake failed"):
+            await stream.start_tls(client_context, server_hostname="api.example.com",
+                                   timeout=5)
+
+
+async def test_the_outbound_client_builds_what_httpx_builds():
+    """``build_one`` is the cheap twin of httpx's ``build_request`` for absolute URLs."""
+    client = build_client(connect_timeout=5, idle_timeout=60)
+    headers = [(b"User-Agent", b"sdk/1.0"), (b"Accept-Encoding", b"gzip"), (b"X-A", b"1")]
+    ours = client.build_one("POST", "https://api.example.com/v1/x?a=1", headers, b"{}")
+    httpx_own = client.build_request("POST", "https://api.example.com/v1/x?a=1",
+                                     headers=headers, content=b"{}")
+    assert ours.headers.multi_items() == httpx_own.headers.multi_items()
+    assert ours.url == httpx_own.url and ours.extensions == httpx_own.extensions
+    bare = client.build_one("GET", "http://h.example/", [], None)
+    assert bare.headers["user-agent"].startswith("python-httpx/")
+    assert isinstance(client.cookies.jar, NoCookies)
+    await client.aclose()
