@@ -358,7 +358,8 @@ class Egress:
                     )
             return substitute(template, values)
 
-        if fill_url:
+        template_url = fill_url and not find_names(url)  # nothing of a value in it
+        if fill_url and not template_url:
             url = substitute(url, {k: quote(v, safe="") for k, v in values.items()})
         headers = [(k, header_value(k, v)) for k, v in spec.all_headers()
                    if k.lower() != "accept-encoding"]
@@ -387,7 +388,7 @@ class Egress:
             content = substitute(content.decode("utf-8"), values).encode("utf-8")
         # httpx encodes str header values as ASCII; HTTP allows Latin-1, checked above.
         encoded = [(k.encode("ascii"), v.encode("latin-1")) for k, v in headers]
-        request = self.client.build_one(method, url, encoded, content)
+        request = self.client.build_one(method, url, encoded, content, template_url=template_url)
 
         if params:
             request.url = request.url.copy_merge_params(params)
