@@ -185,41 +185,52 @@ async def serve_upstream(port: int, key: str) -> None:
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
-def make_relay(upstream: str, key: str, *, nagle: bool = False) -> Any:
+def relay_client() -> Any:
+    """The relay's one pooled client (httpx's default pool limits)."""
     import httpx
-    from tornado import web
 
-    client = httpx.AsyncClient(
+    return httpx.AsyncClient(
         timeout=httpx.Timeout(10.0, read=300.0), trust_env=False,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
-    authorization = f"Bearer {key}"
+
+
+async def relay(handler: Any, client: Any, upstream: str, key: str, path: str, *,
+                nagle: bool = False) -> None:
+    """Relay ``handler``'s request to ``upstream``/``path`` with the key, chunk by chunk."""
+    # tornado leaves Nagle on until finish(): a streamed chunk would wait for the client's
+    # delayed ACK of the one before it.
+    request = handler.request
+    if not nagle:
+        request.connection.stream.set_nodelay(True)
+    headers = [(k, v) for k, v in request.headers.get_all()
+               if k.lower() not in HOP_BY_HOP and k.lower() != "authorization"]
+    headers.append(("Authorization", f"Bearer {key}"))
+    url = f"{upstream}/{path}" + (f"?{request.query}" if request.query else "")
+    outbound = client.build_request(request.method or "GET", url, headers=headers,
+                                    content=request.body or None)
+    response = await client.send(outbound, stream=True)
+    try:
+        handler.set_status(response.status_code, response.reason_phrase)
+        handler.clear_header("Content-Type")
+        for name, value in response.headers.multi_items():
+            if name.lower() not in HOP_BY_HOP:
+                handler.add_header(name, value)
+        async for chunk in response.aiter_raw():
+            handler.write(chunk)
+            await handler.flush()
+    finally:
+        await response.aclose()
+
+
+def make_relay(upstream: str, key: str, *, nagle: bool = False) -> Any:
+    from tornado import web
+
+    client = relay_client()
 
     class RelayHandler(web.RequestHandler):
         async def _relay(self, path: str) -> None:
-            # tornado leaves Nagle on until finish(): a streamed chunk would wait for the
-            # client's delayed ACK of the one before it.
-            assert self.request.connection is not None
-            if not nagle:
-                self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
-            headers = [(k, v) for k, v in self.request.headers.get_all()
-                       if k.lower() not in HOP_BY_HOP and k.lower() != "authorization"]
-            headers.append(("Authorization", authorization))
-            url = f"{upstream}/{path}" + (f"?{self.request.query}" if self.request.query else "")
-            request = client.build_request(self.request.method or "GET", url, headers=headers,
-                                           content=self.request.body or None)
-            response = await client.send(request, stream=True)
-            try:
-                self.set_status(response.status_code, response.reason_phrase)
-                self.clear_header("Content-Type")
-                for name, value in response.headers.multi_items():
-                    if name.lower() not in HOP_BY_HOP:
-                        self.add_header(name, value)
-                async for chunk in response.aiter_raw():
-                    self.write(chunk)
-                    await self.flush()
-            finally:
-                await response.aclose()
+            await relay(self, client, upstream, key, path, nagle=nagle)
 
         get = post = put = patch = delete = _relay
 

@@ -71,6 +71,7 @@ MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
 @dataclass
 class Settings:
     calls: int = 1000  # sequential calls per path
+    idle_calls: int = 200  # sequential calls per path, each after IDLE_S of quiet
     streams: int = 20  # sequential SSE streams per path
     events: int = 20  # events per stream, DONE not counted
     gap_ms: float = 10.0
@@ -83,7 +84,8 @@ class Settings:
     rounds: int = 2  # throughput, peak and 64-stream rounds
 
 
-QUICK = Settings(calls=200, streams=5, seconds=2.0, peak_seconds=1.0, rounds=1)
+QUICK = Settings(calls=200, idle_calls=50, streams=5, seconds=2.0, peak_seconds=1.0, rounds=1)
+IDLE_S = 0.010  # the quiet before each "idle" call: an SSE stream's gap, a sparse caller
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Target:
     headers: list[tuple[str, str]]
     pid: int | None  # the process whose RSS grows with open streams
     latency: list[float] = field(default_factory=list)
+    idle_latency: list[float] = field(default_factory=list)  # each call after 10 ms of quiet
     overhead: list[float] = field(default_factory=list)  # ours: X-Jupyter-Secrets-Overhead-Ms
     throughput: list[float] = field(default_factory=list)  # calls/s, one per round
     peak: list[float] = field(default_factory=list)  # calls/s without think time
@@ -227,12 +230,15 @@ def start_all(procs: Processes, auth: str) -> tuple[list[Target], dict[str, Any]
 
     key = f"sk-bench-{secrets.token_hex(20)}"
     token = secrets.token_hex(24)
-    ports = {name: free_port() for name in ("upstream", "relay", "jsp", "ours")}
+    ports = {name: free_port() for name in ("upstream", "relay", "jrelay", "jsp", "ours")}
     upstream = procs.start("upstream", [PY, str(HERE / "_servers.py"), "upstream",
                                         "--port", str(ports["upstream"]), "--key", key])
     upstream_url = f"http://{HOST}:{ports['upstream']}"
     relay = procs.start("relay", [PY, str(HERE / "_servers.py"), "relay", "--port",
                                   str(ports["relay"]), "--upstream", upstream_url, "--key", key])
+    jrelay = jupyter_server(procs, "jrelay", "_jupyter_relay", ports["jrelay"], token, {
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "BENCH_UPSTREAM": upstream_url, "BENCH_KEY": key})
     jsp = jupyter_server(procs, "jsp", "jupyter_server_proxy", ports["jsp"], token, {})
     master = subprocess.check_output([PY, "-m", "jupyter_secrets.cli", "generate-key"],
                                      text=True).strip()
@@ -242,7 +248,7 @@ def start_all(procs: Processes, auth: str) -> tuple[list[Target], dict[str, Any]
     for name, proc in (("upstream", upstream), ("relay", relay)):
         wait_port(ports[name], proc, name)
     admin = {"Authorization": f"token {token}"}
-    for name, proc in (("jsp", jsp), ("ours", ours)):
+    for name, proc in (("jrelay", jrelay), ("jsp", jsp), ("ours", ours)):
         wait_api(f"http://{HOST}:{ports[name]}/api/status", admin, proc, f"jupyter server {name}")
     created = httpx.post(f"http://{HOST}:{ports['ours']}/api/secrets/v1/connections",
                          headers=admin, timeout=30, json={
@@ -258,6 +264,8 @@ def start_all(procs: Processes, auth: str) -> tuple[list[Target], dict[str, Any]
                [("Authorization", f"Bearer {key}")], upstream.pid),
         Target("relay", "plain tornado + httpx relay (the floor)", ports["relay"], chat, [],
                relay.pid),
+        Target("jrelay", "the same relay in jupyter_server", ports["jrelay"],
+               f"/bench-relay{chat}", [("Authorization", f"token {token}")], jrelay.pid),
         Target("jsp", f"jupyter-server-proxy {_version('jupyter-server-proxy')}", ports["jsp"],
                f"/proxy/{ports['upstream']}{chat}?token={token}",
                [("Authorization", f"Bearer {key}")], jsp.pid),
@@ -322,6 +330,21 @@ async def phase_latency(targets: list[Target], s: Settings) -> None:
                 if OVERHEAD in response.headers:
                     t.overhead.append(float(response.headers[OVERHEAD]))
         gc.collect()
+    for conn in conns.values():
+        await conn.close()
+
+
+async def phase_idle(targets: list[Target], s: Settings) -> None:
+    """The latency phase with 10 ms of quiet before each call, as an SSE stream's start or a
+    notebook calling now and then meets the proxy: every process on the path has gone to
+    sleep, and each hop pays for waking the next one."""
+    batch = 10
+    conns = {t.key: Connection(HOST, t.port) for t in targets}
+    for order in rounds_of(targets, max(1, s.idle_calls // batch)):
+        for t in order:
+            for _ in range(batch):
+                await asyncio.sleep(IDLE_S)
+                t.idle_latency.append(check(await t.call(conns[t.key], {}), t.key).total_ms)
     for conn in conns.values():
         await conn.close()
 
@@ -523,7 +546,12 @@ def report(targets: list[Target], s: Settings, machine: Machine, errors: dict[st
           f"{s.rounds} x {s.seconds:g} s per path; SSE: {s.events} events + [DONE], one every "
           f"{s.gap_ms:g} ms, {s.streams} streams per path; all interleaved.")
     print(f"direct: p50 {d50:.2f} ms, p99 {d99:.2f} ms, {dtp / s.rounds:.0f} calls/s at "
-          f"{s.clients} clients, SSE first byte {dsse.ttfb_p50:.2f} ms\n")
+          f"{s.clients} clients, SSE first byte {dsse.ttfb_p50:.2f} ms")
+    idle50 = {t.key: percentile(t.idle_latency, 50) for t in targets}
+    print(f"a call after {IDLE_S * 1000:g} ms of quiet (how an SSE stream starts): direct p50 "
+          f"{idle50['direct']:.2f} ms; added p50 " + ", ".join(
+              f"{t.key} {idle50[t.key] - idle50['direct']:+.2f} ms" for t in targets[1:])
+          + " (each hop wakes a sleeping process)\n")
     rows = [("path", "added p50 over direct", "added p99", f"throughput at {s.clients} clients "
              "/ direct", "SSE stream")]
     stats: dict[str, dict[str, Any]] = {}
@@ -563,7 +591,7 @@ def report(targets: list[Target], s: Settings, machine: Machine, errors: dict[st
         print(f"jupyter-secrets: time spent before the upstream call (its {OVERHEAD} header): "
               f"p50 {percentile(overhead, 50):.2f} ms, p99 {percentile(overhead, 99):.2f} ms")
     print("\nTargets (jupyter-secrets proxy, against the relay and direct in this run):")
-    ours, relay, jsp = stats["ours"], stats["relay"], stats["jsp"]
+    ours, relay, jsp, jrelay = stats["ours"], stats["relay"], stats["jsp"], stats["jrelay"]
     sse: SSEStats = ours["sse"]
     lines = [
         (ours["a50"] <= 1.15 * relay["a50"], "added p50 within 1.15x of the relay's",
@@ -581,13 +609,18 @@ def report(targets: list[Target], s: Settings, machine: Machine, errors: dict[st
         (sse.own == sse.total, "SSE: every upstream chunk relayed as its own chunk",
          f"{sse.own}/{sse.total} streams"),
         (sse.ttfb_p50 - dsse.ttfb_p50 <= 2.0, "SSE: time to first byte within 2 ms of direct",
-         f"{sse.ttfb_p50:.2f} ms vs {dsse.ttfb_p50:.2f} ms ({sse.ttfb_p50 - dsse.ttfb_p50:+.2f})"),
+         f"{sse.ttfb_p50:.2f} ms vs {dsse.ttfb_p50:.2f} ms ({sse.ttfb_p50 - dsse.ttfb_p50:+.2f}; "
+         f"the relay {relay['sse'].ttfb_p50 - dsse.ttfb_p50:+.2f})"),
         (sse.gap_dev_p95 - dsse.gap_dev_p95 <= 1.0,
          "SSE: gaps between chunks kept (p95 error within 1 ms of direct's)",
          f"p95 error {sse.gap_dev_p95:.2f} ms vs direct {dsse.gap_dev_p95:.2f} ms"),
         (min(c for c, _ in by["ours"].concurrent) == s.concurrent_streams,
          f"SSE: {s.concurrent_streams} concurrent streams complete",
          f"{min(c for c, _ in by['ours'].concurrent)}/{s.concurrent_streams} (worst round)"),
+        (None, "the jupyter_server floor: the same relay as an extension adds",
+         f"p50 {jrelay['a50']:+.2f} ms, p99 {jrelay['a99']:+.2f} ms, throughput "
+         f"{jrelay['ratio']:.2f}; ours is {ours['a50'] / jrelay['a50']:.2f}x its added p50"
+         if jrelay["a50"] > 0 else "nothing"),
         (None, "SSE: memory per open stream (server RSS growth)",
          f"{by['ours'].kib_per_stream:.0f} KiB (relay {by['relay'].kib_per_stream:.0f}, "
          f"jupyter-server-proxy {by['jsp'].kib_per_stream:.0f})"),
@@ -605,6 +638,7 @@ async def measure(targets: list[Target], s: Settings, info: dict[str, Any],
     await warm_up(targets, s)
     share = CpuShare([os.getpid(), *(t.pid for t in targets if t.pid)])
     await phase_latency(targets, s)
+    await phase_idle(targets, s)
     await phase_memory(targets, s, info["upstream_port"])
     await phase_streams(targets, s)
     await phase_concurrent_streams(targets, s)
@@ -651,7 +685,7 @@ def main() -> None:
             if args.profile:
                 asyncio.run(profile(targets, s, args.profile, args.profile_seconds))
         except BaseException:
-            for name in ("upstream", "relay", "jsp", "ours"):
+            for name in ("upstream", "relay", "jrelay", "jsp", "ours"):
                 tail = procs.log_tail(name)
                 if tail.strip():
                     print(f"--- {name}.log (tail) ---\n{tail}", file=sys.stderr)
