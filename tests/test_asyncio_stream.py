@@ -79,6 +79,26 @@ async def test_an_idle_open_connection_is_not_readable_and_reads_time_out():
             await stream.write(b"after close", timeout=5)
 
 
+async def test_a_peer_that_stops_reading_times_the_write_out():
+    """A write waits while the peer's buffers are full, then gives up at the write timeout."""
+    started, release, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def never_read(reader, writer):
+        started.set()
+        await release.wait()
+        writer.close()
+        done.set()
+
+    async with serving(never_read) as port:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await started.wait()
+        with pytest.raises(httpcore.WriteTimeout):
+            await stream.write(b"x" * (64 * 1024 * 1024), timeout=0.2)
+        release.set()
+        await stream.aclose()
+        await done.wait()
+
+
 async def test_a_refused_connection_names_the_address():
     async with serving(echo) as port:
         pass  # closed again: nothing listens on the port now

@@ -36,8 +36,7 @@ class _Protocol(asyncio.Protocol):
         self.error: BaseException | None = None
         self.reading_paused = False
         self.writing_paused = False
-        self.read_waiter: asyncio.Future[None] | None = None
-        self.write_waiter: asyncio.Future[None] | None = None
+        self.waiters: dict[str, asyncio.Future[None]] = {}  # "read", "write": one each
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -48,11 +47,11 @@ class _Protocol(asyncio.Protocol):
         if len(self.buffer) > READ_LIMIT and not self.reading_paused and self.transport:
             self.reading_paused = True
             self.transport.pause_reading()
-        self._wake_reader()
+        self.wake("read")
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._wake_reader()
+        self.wake("read")
         return False  # close our side too: HTTP/1.1 has nothing to send after it
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -60,24 +59,32 @@ class _Protocol(asyncio.Protocol):
         self.error = exc
         if not self.closed.done():
             self.closed.set_result(None)
-        self._wake_reader()
-        waiter = self.write_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake("read")
+        self.wake("write")
 
     def pause_writing(self) -> None:
         self.writing_paused = True
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        waiter = self.write_waiter
+        self.wake("write")
+
+    def wake(self, kind: str) -> None:
+        waiter = self.waiters.get(kind)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _wake_reader(self) -> None:
-        waiter = self.read_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    async def wait(self, kind: str, timeout: float | None, error: Exception) -> None:
+        """Wait until :meth:`wake` (``kind``), or raise ``error`` after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        waiter = self.waiters[kind] = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiter, error) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            del self.waiters[kind]
+            if timer is not None:
+                timer.cancel()
 
     def take(self, max_bytes: int) -> bytes:
         data = bytes(self.buffer[:max_bytes])
@@ -93,18 +100,6 @@ def _expire(waiter: asyncio.Future[None], error: Exception) -> None:
         waiter.set_exception(error)
 
 
-async def _wait(waiter: asyncio.Future[None], timeout: float | None, error: Exception) -> None:
-    """Wait for ``waiter``; after ``timeout`` seconds raise ``error`` instead."""
-    if timeout is None:
-        await waiter
-        return
-    timer = asyncio.get_running_loop().call_later(timeout, _expire, waiter, error)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-
-
 class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
@@ -113,12 +108,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
-            protocol.read_waiter = asyncio.get_running_loop().create_future()
-            try:
-                await _wait(protocol.read_waiter, timeout,
-                            httpcore.ReadTimeout("No data arrived within the read timeout."))
-            finally:
-                protocol.read_waiter = None
+            await protocol.wait("read", timeout,
+                                httpcore.ReadTimeout("No data arrived within the read timeout."))
         if protocol.buffer:
             return protocol.take(max_bytes)
         if protocol.error is not None:
@@ -133,12 +124,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.WriteError("The connection is closed.")
         self._transport.write(buffer)
         if protocol.writing_paused:
-            protocol.write_waiter = asyncio.get_running_loop().create_future()
-            try:
-                await _wait(protocol.write_waiter, timeout,
-                            httpcore.WriteTimeout("The peer stopped reading (write timeout)."))
-            finally:
-                protocol.write_waiter = None
+            await protocol.wait("write", timeout,
+                                httpcore.WriteTimeout("The peer stopped reading (write timeout)."))
             if protocol.error is not None or self._transport.is_closing():
                 raise httpcore.WriteError("The connection closed while writing.")
 
