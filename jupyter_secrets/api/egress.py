@@ -125,13 +125,15 @@ class EgressHandler(SecretsHandler):
             stream.set_nodelay(True)
         try:
             # The first chunk is already here (the encoding check read it): the headers go
-            # out with it, in one send.
+            # out with it, in one send. Once the whole declared body is in, what is left
+            # waits for finish(), which sends it with a Content-Length: one send, no chunks.
             async for chunk in upstream.chunks():
                 if self._client_gone:
                     return
                 self.write(chunk)
                 self._relayed_bytes += len(chunk)
-                await self.flush()
+                if not upstream.all_received():
+                    await self.flush()
         except StreamClosedError:
             self._client_gone = True  # leaving the block closes the upstream call
 

@@ -91,7 +91,15 @@ class CallSpec:
         return names
 
     def placements_used(self) -> dict[str, set[str]]:
-        """Secret name -> where the *caller* put it: path, query, header, body."""
+        """Secret name -> where the *caller* put it: path, query, header, body (worked out
+        once per call: the spec is frozen, and several checks ask)."""
+        cached: dict[str, set[str]] | None = self.__dict__.get("_placements")
+        if cached is None:
+            cached = self._find_placements()
+            self.__dict__["_placements"] = cached  # a frozen dataclass: no __setattr__
+        return cached
+
+    def _find_placements(self) -> dict[str, set[str]]:
         used: dict[str, set[str]] = {}
 
         def note(text: str, placement: str) -> None:
@@ -139,7 +147,7 @@ class UpstreamResponse:
         waiting: asyncio.Future[bytes | None] | None = None  # the next read, while timed
         try:
             while True:
-                if stream.idle_flushable and not self._all_received():
+                if stream.idle_flushable and not self.all_received():
                     if waiting is None:
                         waiting = asyncio.ensure_future(anext(source, None))
                     done, _ = await asyncio.wait((waiting,), timeout=IDLE_FLUSH_S)
@@ -171,7 +179,7 @@ class UpstreamResponse:
             yield tail
 
 
-    def _all_received(self) -> bool:
+    def all_received(self) -> bool:
         """The whole declared body is in: the next read ends at once, no silence to time."""
         length = self._response.headers.get("content-length")
         return (length is not None and length.isdigit()
