@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpcore
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from jupyter_secrets.egress.asyncio_stream import READ_LIMIT, AsyncioBackend
-from jupyter_secrets.egress.transport import NoCookies, build_client
+from jupyter_secrets.egress.transport import NoCookies, address_policy, build_client
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -167,6 +168,37 @@ async def test_tls_verifies_the_host_name_it_was_given(tmp_path):
         with pytest.raises(httpcore.ConnectError, match="TLS handshake failed"):
             await stream.start_tls(client_context, server_hostname="api.example.com",
                                    timeout=5)
+
+
+async def test_https_through_the_outbound_client_verifies_the_certificate(tmp_path):
+    """The whole path a proxied call takes (pool, DNS-pinning backend, this stream, TLS):
+    an untrusted certificate is refused before any byte of the request leaves; a trusted
+    one carries the exchange."""
+    cert, key = _certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    requests: list[bytes] = []
+
+    async def answer(reader, writer):
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    client = build_client(connect_timeout=5, idle_timeout=5)
+    async with serving(answer, server_context) as port:
+        url = f"https://localhost:{port}/v1/models"
+        with address_policy(["localhost"]):
+            with pytest.raises(httpx.ConnectError, match="TLS handshake failed"):
+                await client.send_one(client.build_one("GET", url, [], None))
+            assert requests == []
+            trusted = ssl.create_default_context(cafile=str(cert))
+            client._pooled._pool._ssl_context = trusted  # type: ignore[attr-defined]
+            response = await client.send_one(client.build_one("GET", url, [], None))
+            assert response.status_code == 200 and await response.aread() == b"ok"
+            await response.aclose()
+    assert requests[0].startswith(b"GET /v1/models HTTP/1.1")
+    await client.aclose()
 
 
 async def test_the_outbound_client_builds_what_httpx_builds():
