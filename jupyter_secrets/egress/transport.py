@@ -149,12 +149,13 @@ def _parsed_url(url: str) -> httpx.URL:
 
 
 class OutboundClient(httpx.AsyncClient):
-    """httpx's client with :meth:`send_one`, the proxy's way to send.
+    """httpx's client with the proxy's own way to build and send.
 
-    ``build_request`` stays httpx's (URL, headers, body, timeouts); the exchange goes
-    straight to the pooled transport, skipping what ``send`` adds that the proxy must not
-    have (a cookie jar shared by every caller) or does itself (redirects, followed hop by
-    hop after each hop's destination is checked). On loopback that is a tenth of a call's CPU.
+    Requests and responses stay httpx's (``build_one`` makes what ``build_request`` makes of
+    an absolute URL); the exchange goes straight to the pooled transport (``send_one``),
+    skipping what ``send`` adds that the proxy must not have (a cookie jar shared by every
+    caller) or does itself (redirects, followed hop by hop after each hop's destination is
+    checked). On loopback the two save about a fifth of a call's CPU.
     """
 
     def __init__(self, *, transport: httpx.AsyncHTTPTransport, **kwargs: Any) -> None:
