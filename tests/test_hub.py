@@ -13,6 +13,7 @@ service's own admin token, so that each later test fails only for what it checks
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -418,7 +419,7 @@ def test_alice_adds_a_secret_and_a_connection_in_her_jupyterlab(
     hub.start_server(alice)
     ARTIFACTS.mkdir(exist_ok=True)
     traffic = Traffic()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with start_upstream(api_key=key) as upstream, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -434,12 +435,18 @@ def test_alice_adds_a_secret_and_a_connection_in_her_jupyterlab(
             page.evaluate("async () => { await window.jupyterapp.started; "
                           "await window.jupyterapp.restored; }")
             sidebar = open_sidebar(page)
+            # The first use signs in at the service in a window of its own, which takes
+            # the keyboard while it is open: type only once the sidebar says who we are.
+            sidebar.locator(".jp-secrets-who", has_text=re.compile(r" · (admin|read-only)$")) \
+                .wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "hub-sidebar.png"))
 
             sidebar.get_by_role("button", name="Add secret").click()
             sidebar.get_by_label("Name", exact=True).fill("team key")
             sidebar.get_by_label("Allowed hosts").fill(f"127.0.0.1:{upstream.port}")
-            sidebar.get_by_label("Value", exact=True).press_sequentially(value)
+            typed = sidebar.get_by_label("Value", exact=True)
+            typed.press_sequentially(value)
+            expect(typed).to_have_value(value)  # every key reached the field
             page.screenshot(path=str(ARTIFACTS / "hub-sidebar-add.png"))
             sidebar.get_by_role("button", name="Save").click()
             wait_for_status(sidebar, "Added TEAM_KEY (version 1).")
@@ -450,6 +457,7 @@ def test_alice_adds_a_secret_and_a_connection_in_her_jupyterlab(
             form = sidebar.locator("form")
             form.get_by_label("Base URL").fill(f"{upstream.url}/v1")
             form.get_by_label("Key", exact=True).press_sequentially(key)
+            expect(form.get_by_label("Key", exact=True)).to_have_value(key)
             page.screenshot(path=str(ARTIFACTS / "hub-sidebar-connection.png"))
             form.get_by_role("button", name="Create").click()
             wait_for_status(sidebar, "Created connection openai.")
