@@ -45,7 +45,7 @@ FEATURES: list[tuple[str, tuple[str, ...]]] = [
     ("egress checks and request build (placeholders, hosts, CallSpec)",
      ("Egress._build", "_check_destination", "_host_port", "boundary/hosts.py",
       "boundary/placeholders.py", "address_policy", "CallSpec", "normalize_host_pattern",
-      "PinnedBackend", "resolve_pinned")),
+      "connect_pinned", "resolve_pinned")),
     ("our header handling (forwarded and relayed headers)",
      ("_forwarded_headers", "add_header", "set_header", "clear_header",
       "Headers.multi_items")),
@@ -63,8 +63,9 @@ GENERIC = ("asyncio/", "selectors.py", "contextlib.py", "socket.py", "ssl.py", "
            "urllib/", "json/", "weakref.py", "_weakrefset.py", "<frozen", "copy.py", "types.py",
            "collections/", "http/", "email/", "datetime.py", "uuid.py", "base64.py")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("outbound HTTP client (httpx, httpcore, h11, anyio)",
-     ("httpx/", "httpcore/", "h11/", "anyio/", "sniffio/")),
+    ("outbound HTTP client (ours: egress/http1.py, h11; the relay: httpx, httpcore, anyio)",
+     ("egress/http1.py", "egress/asyncio_stream.py", "httpx/", "httpcore/", "h11/", "anyio/",
+      "sniffio/")),
     ("jupyter_server handler (prepare, headers, CallContext)",
      ("jupyter_server/", "jupyter_events/", "traitlets/")),
     ("tornado HTTP server (parse, route, write, flush)", ("tornado/",)),

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .egress.http1 import build_client
 from .egress.outbound import Egress
 from .egress.redaction import ValueIndex
-from .egress.transport import build_client
 from .keys import KeySource
 from .protocol import KEY_ENV
 from .services.audit import AuditLog, PathLookup

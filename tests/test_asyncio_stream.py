@@ -1,8 +1,8 @@
 """The outbound client's network stream (``egress/asyncio_stream.py``) on real sockets.
 
-httpcore trusts its network stream for reads, writes, timeouts, TLS and for telling whether
-a pooled connection was closed by the server; each of those is exercised here against a
-server on loopback (TLS with a certificate made for the test).
+The client trusts its network stream for reads, writes, timeouts, TLS and for telling
+whether a pooled connection was closed by the server; each of those is exercised here
+against a server on loopback (TLS with a certificate made for the test).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpcore
 import httpx
 import pytest
 from cryptography import x509
@@ -23,8 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from jupyter_secrets.egress.asyncio_stream import READ_LIMIT, AsyncioBackend
-from jupyter_secrets.egress.transport import NoCookies, address_policy, build_client
+from jupyter_secrets.egress.asyncio_stream import READ_LIMIT, connect
+from jupyter_secrets.egress.http1 import build_client
+from jupyter_secrets.egress.transport import address_policy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -54,29 +54,29 @@ async def test_bytes_round_trip_and_a_closed_connection_reads_empty():
         writer.close()
 
     async with serving(answer_then_close) as port:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        stream = await connect("127.0.0.1", port, timeout=5)
         await stream.write(b"ping", timeout=5)
         got = b""
         while len(got) < 9:
             got += await stream.read(65536, timeout=5)
         assert got == b"pong:ping"
         assert await stream.read(65536, timeout=5) == b""
-        assert stream.get_extra_info("is_readable") is True, "a pooled idle connection the " \
-            "server closed must read as expired"
-        assert stream.get_extra_info("server_addr")[1] == port
+        assert stream.is_readable is True, "a pooled idle connection the server closed " \
+            "must read as expired"
+        assert stream.get_extra_info("peername")[1] == port
         await stream.aclose()
 
 
 async def test_an_idle_open_connection_is_not_readable_and_reads_time_out():
     async with serving(echo) as port:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
-        assert stream.get_extra_info("is_readable") is False
-        with pytest.raises(httpcore.ReadTimeout):
+        stream = await connect("127.0.0.1", port, timeout=5)
+        assert stream.is_readable is False
+        with pytest.raises(httpx.ReadTimeout):
             await stream.read(65536, timeout=0.05)
         await stream.write(b"still usable", timeout=5)
         assert await stream.read(65536, timeout=5) == b"still usable"
         await stream.aclose()
-        with pytest.raises(httpcore.WriteError):
+        with pytest.raises(httpx.WriteError):
             await stream.write(b"after close", timeout=5)
 
 
@@ -91,9 +91,9 @@ async def test_a_peer_that_stops_reading_times_the_write_out():
         done.set()
 
     async with serving(never_read) as port:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        stream = await connect("127.0.0.1", port, timeout=5)
         await started.wait()
-        with pytest.raises(httpcore.WriteTimeout):
+        with pytest.raises(httpx.WriteTimeout):
             await stream.write(b"x" * (64 * 1024 * 1024), timeout=0.2)
         release.set()
         await stream.aclose()
@@ -103,8 +103,8 @@ async def test_a_peer_that_stops_reading_times_the_write_out():
 async def test_a_refused_connection_names_the_address():
     async with serving(echo) as port:
         pass  # closed again: nothing listens on the port now
-    with pytest.raises(httpcore.ConnectError, match=f"127.0.0.1:{port}"):
-        await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+    with pytest.raises(httpx.ConnectError, match=f"127.0.0.1:{port}"):
+        await connect("127.0.0.1", port, timeout=5)
 
 
 async def test_a_fast_sender_is_paused_while_the_reader_lags():
@@ -117,7 +117,7 @@ async def test_a_fast_sender_is_paused_while_the_reader_lags():
         writer.close()
 
     async with serving(flood) as port:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        stream = await connect("127.0.0.1", port, timeout=5)
         await asyncio.sleep(0.3)  # the sender fills every buffer it can
         buffered = len(stream._protocol.buffer)  # type: ignore[attr-defined]
         assert 0 < buffered <= 2 * READ_LIMIT
@@ -157,15 +157,15 @@ async def test_tls_verifies_the_host_name_it_was_given(tmp_path):
     server_context.load_cert_chain(cert, key)
     client_context = ssl.create_default_context(cafile=str(cert))
     async with serving(echo, server_context) as port:
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        stream = await connect("127.0.0.1", port, timeout=5)
         secure = await stream.start_tls(client_context, server_hostname="localhost", timeout=5)
         assert secure.get_extra_info("ssl_object") is not None
         await secure.write(b"over tls", timeout=5)
         assert await secure.read(65536, timeout=5) == b"over tls"
         await secure.aclose()
 
-        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
-        with pytest.raises(httpcore.ConnectError, match="TLS handshake failed"):
+        stream = await connect("127.0.0.1", port, timeout=5)
+        with pytest.raises(httpx.ConnectError, match="TLS handshake failed"):
             await stream.start_tls(client_context, server_hostname="api.example.com",
                                    timeout=5)
 
@@ -193,7 +193,7 @@ async def test_https_through_the_outbound_client_verifies_the_certificate(tmp_pa
                 await client.send_one(client.build_one("GET", url, [], None))
             assert requests == []
             trusted = ssl.create_default_context(cafile=str(cert))
-            client._pooled._pool._ssl_context = trusted  # type: ignore[attr-defined]
+            client.pool.ssl_context = trusted
             response = await client.send_one(client.build_one("GET", url, [], None))
             assert response.status_code == 200 and await response.aread() == b"ok"
             await response.aclose()
@@ -201,16 +201,3 @@ async def test_https_through_the_outbound_client_verifies_the_certificate(tmp_pa
     await client.aclose()
 
 
-async def test_the_outbound_client_builds_what_httpx_builds():
-    """``build_one`` is the cheap twin of httpx's ``build_request`` for absolute URLs."""
-    client = build_client(connect_timeout=5, idle_timeout=60)
-    headers = [(b"User-Agent", b"sdk/1.0"), (b"Accept-Encoding", b"gzip"), (b"X-A", b"1")]
-    ours = client.build_one("POST", "https://api.example.com/v1/x?a=1", headers, b"{}")
-    httpx_own = client.build_request("POST", "https://api.example.com/v1/x?a=1",
-                                     headers=headers, content=b"{}")
-    assert ours.headers.multi_items() == httpx_own.headers.multi_items()
-    assert ours.url == httpx_own.url and ours.extensions == httpx_own.extensions
-    bare = client.build_one("GET", "http://h.example/", [], None)
-    assert bare.headers["user-agent"].startswith("python-httpx/")
-    assert isinstance(client.cookies.jar, NoCookies)
-    await client.aclose()

@@ -1,11 +1,12 @@
-"""httpcore's network stream on a bare asyncio protocol: the cheap path under every call.
+"""A TCP (or TLS) stream on a bare asyncio protocol: the socket under every outbound call.
 
 httpx reaches the network through httpcore's AnyIO backend, which wraps each read and write
 in AnyIO cancel scopes and task-state lookups; on loopback that costs more CPU than the
-socket work itself (benchmarks/README.md, "Where the time goes"). The proxy runs on asyncio
-only, so this stream talks to an ``asyncio.Protocol`` directly: a read returns what
-``data_received`` buffered or waits on one future, timeouts are one timer, and whether an
-idle pooled connection was closed by the server is known without a ``select`` call.
+socket work itself (benchmarks/README.md). The proxy runs on asyncio only, so this stream
+talks to an ``asyncio.Protocol`` directly: a read returns what ``data_received`` buffered or
+waits on one future, timeouts are one timer, and whether an idle pooled connection was
+closed by the server is known without a ``select`` call. Errors are httpx's transport
+exceptions, which the egress layer already turns into answers for the caller.
 
 Reading is flow-controlled: past ``READ_LIMIT`` buffered bytes the transport stops reading
 until the caller catches up, so a slow client never makes the server hold a fast upstream's
@@ -15,12 +16,10 @@ whole answer in memory.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import typing
-from collections.abc import Iterable
 
-import httpcore
+import httpx
 
 READ_LIMIT = 256 * 1024  # bytes buffered before the socket is paused
 CLOSE_WAIT_S = 1.0  # a TLS peer that never answers close_notify does not hold aclose()
@@ -100,7 +99,7 @@ def _expire(waiter: asyncio.Future[None], error: Exception) -> None:
         waiter.set_exception(error)
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
+class AsyncioStream:
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
@@ -109,11 +108,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
             await protocol.wait("read", timeout,
-                                httpcore.ReadTimeout("No data arrived within the read timeout."))
+                                httpx.ReadTimeout("No data arrived within the read timeout."))
         if protocol.buffer:
             return protocol.take(max_bytes)
         if protocol.error is not None:
-            raise httpcore.ReadError(f"The connection broke: {protocol.error}")
+            raise httpx.ReadError(f"The connection broke: {protocol.error}")
         return b""
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -121,13 +120,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             return
         protocol = self._protocol
         if self._transport.is_closing() or protocol.error is not None:
-            raise httpcore.WriteError("The connection is closed.")
+            raise httpx.WriteError("The connection is closed.")
         self._transport.write(buffer)
         if protocol.writing_paused:
             await protocol.wait("write", timeout,
-                                httpcore.WriteTimeout("The peer stopped reading (write timeout)."))
+                                httpx.WriteTimeout("The peer stopped reading (write timeout)."))
             if protocol.error is not None or self._transport.is_closing():
-                raise httpcore.WriteError("The connection closed while writing.")
+                raise httpx.WriteError("The connection closed while writing.")
 
     async def aclose(self) -> None:
         """Close, and wait (up to a second, then abort) until the socket is released."""
@@ -143,7 +142,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> AsyncioStream:
         loop = asyncio.get_running_loop()
         try:
             transport = await loop.start_tls(
@@ -152,49 +151,47 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             )
         except (TimeoutError, asyncio.TimeoutError):
             await self.aclose()
-            raise httpcore.ConnectTimeout("The TLS handshake timed out.") from None
+            raise httpx.ConnectTimeout("The TLS handshake timed out.") from None
         except (OSError, ssl.SSLError) as error:
             await self.aclose()
-            raise httpcore.ConnectError(f"The TLS handshake failed: {error}") from None
+            raise httpx.ConnectError(f"The TLS handshake failed: {error}") from None
         if transport is None:  # the connection closed during the handshake
-            raise httpcore.ConnectError("The connection closed during the TLS handshake.")
+            raise httpx.ConnectError("The connection closed during the TLS handshake.")
         self._protocol.transport = transport
         return AsyncioStream(transport, self._protocol)
 
+    @property
+    def is_readable(self) -> bool:
+        """An idle connection with news (data or EOF): the server closed it, or broke HTTP."""
+        return bool(self._protocol.buffer) or self._protocol.eof
+
+    def close(self) -> None:
+        """Close without waiting (a discarded idle connection); aborted if not gone soon."""
+        self._transport.close()
+        closed = self._protocol.closed
+        if not closed.done():
+            asyncio.get_running_loop().call_later(CLOSE_WAIT_S, _abort_unless_closed,
+                                                  self._transport, closed)
+
     def get_extra_info(self, info: str) -> typing.Any:
-        if info == "is_readable":  # an idle connection with news: the server closed it
-            return bool(self._protocol.buffer) or self._protocol.eof
-        names = {"ssl_object": "ssl_object", "client_addr": "sockname",
-                 "server_addr": "peername", "socket": "socket"}
-        return self._transport.get_extra_info(names[info]) if info in names else None
+        return self._transport.get_extra_info(info)
 
 
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """TCP connections as :class:`AsyncioStream`; Nagle is off (asyncio's default)."""
+def _abort_unless_closed(transport: asyncio.Transport, closed: asyncio.Future[None]) -> None:
+    if not closed.done():
+        transport.abort()
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        local = (local_address, 0) if local_address else None
-        try:
-            transport, protocol = await asyncio.wait_for(
-                loop.create_connection(_Protocol, host, port, local_addr=local), timeout)
-        except (TimeoutError, asyncio.TimeoutError):
-            raise httpcore.ConnectTimeout(f"Connecting to {host}:{port} timed out.") from None
-        except OSError as error:
-            raise httpcore.ConnectError(
-                f"Could not connect to {host}:{port}: {error.strerror or error}") from None
-        sock: socket.socket | None = transport.get_extra_info("socket")
-        if sock is not None:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-        return AsyncioStream(transport, protocol)
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+async def connect(host: str, port: int, *, timeout: float | None) -> AsyncioStream:
+    """A TCP connection to an address (already checked: see ``transport.connect_pinned``);
+    Nagle is off (asyncio's default for TCP)."""
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(_Protocol, host, port), timeout)
+    except (TimeoutError, asyncio.TimeoutError):
+        raise httpx.ConnectTimeout(f"Connecting to {host}:{port} timed out.") from None
+    except OSError as error:
+        raise httpx.ConnectError(
+            f"Could not connect to {host}:{port}: {error.strerror or error}") from None
+    return AsyncioStream(transport, protocol)

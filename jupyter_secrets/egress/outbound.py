@@ -20,7 +20,6 @@ from typing import Literal
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
-from httpx._decoders import SUPPORTED_DECODERS
 
 from ..boundary.hosts import host_allowed
 from ..boundary.placeholders import (
@@ -36,8 +35,9 @@ from ..services.access import Caller
 from ..services.secrets import SecretsService
 from ..store import SecretRecord
 from ..store.records import now_iso
+from .http1 import DECODABLE_ENCODINGS, OutboundClient, OutboundRequest, OutboundResponse
 from .redaction import ValueIndex
-from .transport import OutboundClient, address_policy
+from .transport import address_policy
 
 log = logging.getLogger(LOGGER_NAME)
 MAX_REDIRECTS = 5
@@ -47,11 +47,8 @@ RESPONSE_HEADERS_DROPPED = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer",
     "transfer-encoding", "upgrade", "content-length", "content-encoding", "set-cookie",
 }
-# Only encodings httpx decodes are asked for, so every byte relayed can be scrubbed; any
-# other Content-Encoding in an answer is refused (httpx would pass such bytes through raw).
-# gzip and deflate only, whatever optional decoders httpx found installed (zstandard comes
-# with langsmith, brotli with others): what the proxy accepts must not depend on them.
-DECODABLE_ENCODINGS = tuple(e for e in ("gzip", "deflate") if e in SUPPORTED_DECODERS)
+# Only encodings the client decodes (gzip, deflate) are asked for, so every byte relayed can
+# be scrubbed; any other Content-Encoding in an answer is refused, never passed through raw.
 ACCEPT_ENCODING = ", ".join(DECODABLE_ENCODINGS)
 # A body still compressed after decoding what the upstream declared (gzip inside gzip, a
 # zstd or xz stream) cannot be scrubbed either. Brotli has no magic number: since it is
@@ -129,7 +126,7 @@ class UpstreamResponse:
     grant: str
     host: str
     overhead_ms: float
-    _response: httpx.Response
+    _response: OutboundResponse
     _scrubber: Scrubber
     _body: AsyncIterator[bytes]
 
@@ -231,10 +228,10 @@ def _latin1(text: str) -> bool:
     return True
 
 
-async def _decodable_body(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _decodable_body(response: OutboundResponse) -> AsyncIterator[bytes]:
     """The decoded body, or ``UpstreamFailed`` (502) if it cannot be decoded for scrubbing.
 
-    Checked before anything is relayed: the declared Content-Encoding must be one httpx
+    Checked before anything is relayed: the declared Content-Encoding must be one the client
     decodes, and the first decoded bytes must not be another compressed stream.
     """
     codings = [c.strip().lower() for c in response.headers.get_list("content-encoding",
@@ -350,7 +347,7 @@ class Egress:
     def _build(
         self, spec: CallSpec, method: str, url: str, content: bytes | None,
         values: Mapping[str, str], *, fill_url: bool,
-    ) -> httpx.Request:
+    ) -> OutboundRequest:
         """The request for one hop; a redirect's Location is used as given (``fill_url``)."""
         def header_value(name: str, template: str) -> str:
             for secret in find_names(template):
@@ -394,7 +391,7 @@ class Egress:
             if spec.body_template == "json":  # a value with quotes must not break out
                 values = {k: json.dumps(v)[1:-1] for k, v in values.items()}
             content = substitute(content.decode("utf-8"), values).encode("utf-8")
-        # httpx encodes str header values as ASCII; HTTP allows Latin-1, checked above.
+        # Header values go out as Latin-1 bytes (HTTP allows it; checked above).
         encoded = [(k.encode("ascii"), v.encode("latin-1")) for k, v in headers]
         request = self.client.build_one(method, url, encoded, content, template_url=template_url)
 
@@ -439,7 +436,7 @@ class Egress:
             extra[spec.auth_secret] = [f"{spec.auth['username']}:{values[spec.auth_secret]}"]
         scrubber = index.scrubber(opened, extra)  # cached per set of (name, version)
         method, url, content = spec.method.upper(), spec.url, spec.content
-        response: httpx.Response | None = None
+        response: OutboundResponse | None = None
         try:
             for hop in range(self.max_redirects + 1):
                 try:
