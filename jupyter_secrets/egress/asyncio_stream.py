@@ -1,12 +1,13 @@
 """A TCP (or TLS) stream on a bare asyncio protocol: the socket under every outbound call.
 
-httpx reaches the network through httpcore's AnyIO backend, which wraps each read and write
-in AnyIO cancel scopes and task-state lookups; on loopback that costs more CPU than the
-socket work itself (benchmarks/README.md). The proxy runs on asyncio only, so this stream
-talks to an ``asyncio.Protocol`` directly: a read returns what ``data_received`` buffered or
-waits on one future, timeouts are one timer, and whether an idle pooled connection was
-closed by the server is known without a ``select`` call. Errors are httpx's transport
-exceptions, which the egress layer already turns into answers for the caller.
+The outbound client (``http1.py``) reads and writes through it. AnyIO's streams (what
+httpcore uses) wrap each read and write in cancel scopes and task-state lookups, which on
+loopback cost more CPU than the socket work itself (benchmarks/README.md). The proxy runs on
+asyncio only, so this stream talks to an ``asyncio.Protocol`` directly: a read returns what
+``data_received`` buffered or waits on one future, timeouts are one timer, and whether an
+idle pooled connection was closed by the server is known without a ``select`` call. Errors
+are httpx's transport exceptions, which the egress layer already turns into answers for the
+caller.
 
 Reading is flow-controlled: past ``READ_LIMIT`` buffered bytes the transport stops reading
 until the caller catches up, so a slow client never makes the server hold a fast upstream's
