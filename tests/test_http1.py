@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import subprocess
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -26,6 +28,7 @@ from jupyter_secrets.egress.http1 import (
     build_client,
 )
 from jupyter_secrets.egress.transport import address_policy
+from jupyter_secrets.errors import EgressRefused
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -387,3 +390,54 @@ async def test_a_caller_that_goes_away_mid_body_takes_the_connection_with_it():
             await task
         assert c.pool.open_connections == 0
         await c.aclose()
+
+
+LINK_LOCAL = "169.254.77.1"  # added to the loopback interface for the test below
+
+
+@pytest.fixture
+def link_local_address() -> Iterator[str]:
+    """A real link-local address on this machine (root, as CI runs): the policy that guards
+    metadata addresses is checked on live sockets, not on a simulated resolver."""
+    if os.geteuid() != 0:
+        raise RuntimeError("This test adds a link-local address to the loopback interface: "
+                           "run it as root (as CI does).")
+    subprocess.run(["ip", "addr", "add", f"{LINK_LOCAL}/32", "dev", "lo"], check=True,
+                   capture_output=True)
+    try:
+        yield LINK_LOCAL
+    finally:
+        subprocess.run(["ip", "addr", "del", f"{LINK_LOCAL}/32", "dev", "lo"],
+                       capture_output=True)
+
+
+async def test_a_kept_alive_connection_serves_only_calls_whose_policy_admits_its_address(
+    link_local_address: str,
+):
+    """A link-local (metadata-class) upstream is reachable only for a secret that lists it
+    exactly. The connection one such call left open must not carry the next call, made
+    under another secret's policy, to the same address."""
+    state = Server()
+    handler = answering(OK, OK, OK)(state)
+    server = await asyncio.start_server(handler, link_local_address, 0)
+    url = f"http://{link_local_address}:{server.sockets[0].getsockname()[1]}/"
+    c = client()
+    try:
+        with address_policy([link_local_address]):  # the secret that lists it exactly
+            response = await c.send_one(c.build_one("GET", url, [], None))
+            assert (response.status_code, await response.aread()) == (200, b"ok")
+            await response.aclose()
+        assert c.pool.open_connections == 1  # kept alive
+        with address_policy(["*.example.com"]), pytest.raises(EgressRefused,
+                                                             match="link-local"):
+            await c.send_one(c.build_one("GET", url, [], None))
+        assert len(state.heads) == 1  # nothing reached the address for the second call
+        with address_policy([link_local_address]):  # its own kind may still reuse it
+            response = await c.send_one(c.build_one("GET", url, [], None))
+            assert await response.aread() == b"ok"
+            await response.aclose()
+        assert state.connections == 1
+    finally:
+        await c.aclose()
+        server.close()
+        await server.wait_closed()

@@ -34,8 +34,9 @@ import h11
 import httpx
 
 from .._version import __version__
+from ..boundary.hosts import IPAddress
 from .asyncio_stream import AsyncioStream
-from .transport import connect_pinned
+from .transport import connect_pinned, reuse_refusal
 
 READ_SIZE = 64 * 1024
 DECODED_STEP = 256 * 1024  # at most this many decoded bytes per step of a compressed body
@@ -104,6 +105,7 @@ class ResponseHeaders:
 class _Connection:
     origin: Origin
     stream: AsyncioStream
+    address: IPAddress  # where connect_pinned connected it (checked again on each reuse)
     protocol: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT))
     idle_since: float = 0.0
 
@@ -242,8 +244,10 @@ class ConnectionPool:
     """Keep-alive HTTP/1.1 connections per origin; at most ``max_connections`` open.
 
     An idle connection is reused (newest first) unless it has been idle longer than
-    ``keepalive_s`` or the server has closed it or sent something unasked; a new one is
-    opened through ``connect_pinned`` (and TLS for https). When every slot is taken, the
+    ``keepalive_s`` or the server has closed it or sent something unasked, and only when
+    this call's own address policy admits the address it reached (a metadata address one
+    secret lists exactly stays closed to the others); a new one is opened through
+    ``connect_pinned`` (and TLS for https). When every slot is taken, the
     oldest idle connection of another origin makes room; if none is idle, the call waits
     for a slot up to the connect timeout.
     """
@@ -271,10 +275,13 @@ class ConnectionPool:
             self._sweep(now)
         idle = self._idle.get(origin)
         while idle:
-            connection = idle.pop()
+            connection = idle[-1]
             if now - connection.idle_since <= self.keepalive_s \
                     and not connection.stream.is_readable:
-                return connection
+                if reuse_refusal(connection.address, origin[1]) is not None:
+                    break  # not for this call: connecting anew refuses it, with the reason
+                return idle.pop()
+            idle.pop()
             self.discard(connection)
         await self._reserve()
         try:
@@ -302,11 +309,11 @@ class ConnectionPool:
 
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
-        stream = await connect_pinned(host, port, timeout=self.timeouts.connect)
+        stream, address = await connect_pinned(host, port, timeout=self.timeouts.connect)
         if scheme == "https":
             stream = await stream.start_tls(self.ssl_context, server_hostname=host,
                                             timeout=self.timeouts.connect)
-        return _Connection(origin, stream)
+        return _Connection(origin, stream, address)
 
     async def _reserve(self) -> None:
         while self._open >= self.max_connections:

@@ -74,9 +74,21 @@ async def resolve_pinned(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-async def connect_pinned(host: str, port: int, *, timeout: float | None) -> AsyncioStream:
+def reuse_refusal(ip: IPAddress, host: str) -> str | None:
+    """Why this call may not send over a kept-alive connection to ``ip`` (opened for
+    ``host`` by an earlier call, under that call's policy), or None.
+
+    A metadata or link-local address passes only for hosts listed exactly by the secrets in
+    play, and those differ between calls to the same host: the pool asks before each reuse.
+    """
+    return address_refusal(ip, host, _allowlist.get())
+
+
+async def connect_pinned(
+    host: str, port: int, *, timeout: float | None
+) -> tuple[AsyncioStream, IPAddress]:
     """Resolve ``host``, check every address against this call's policy, connect to a
-    checked address (never to the name again)."""
+    checked address (never to the name again); the stream and the address it reached."""
     try:
         addresses = await resolve_pinned(host, port)
     except HostResolutionError as error:
@@ -92,7 +104,7 @@ async def connect_pinned(host: str, port: int, *, timeout: float | None) -> Asyn
     last_error: Exception | None = None
     for ip in allowed:
         try:
-            return await connect(str(ip), port, timeout=timeout)
+            return await connect(str(ip), port, timeout=timeout), ip
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
             last_error = error
     assert last_error is not None
