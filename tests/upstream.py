@@ -50,6 +50,8 @@ from tornado.httputil import HTTPHeaders
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
+from jupyter_secrets.boundary.scrub import IDLE_FLUSH_S
+
 __all__ = [
     "CONTENT",
     "CONTENT_PIECES",
@@ -333,7 +335,12 @@ class SlowHandler(_Base):
 
 
 class StreamThenFailHandler(_Base):
-    """Sends part of a chunked body, then drops the connection without the final chunk."""
+    """Sends part of a chunked body, then drops the connection without the final chunk.
+
+    It pauses well past the proxy's idle flush before dropping, so the proxy has released
+    (and sent its headers with) what came before: the drop then lands mid-stream, not
+    before the answer started (a pause equal to the flush delay made that a race).
+    """
 
     async def get(self) -> None:
         self.set_header("Content-Type", "text/plain")
@@ -341,6 +348,7 @@ class StreamThenFailHandler(_Base):
             self.write(f"chunk {index}\n")
             await self.flush()
             await asyncio.sleep(self.upstream.stream_delay)
+        await asyncio.sleep(4 * IDLE_FLUSH_S)
         self._auto_finish = False  # finishing would write to the closed stream
         stream = self.request.connection.stream  # type: ignore[attr-defined]
         stream.close()
