@@ -10,6 +10,7 @@ import {
   checkField,
   describeLimits,
   describeSharing,
+  FocusHandOver,
   Field,
   FormView,
   limitsField,
@@ -284,11 +285,12 @@ export class ConnectionsTab {
 
   private async afterWrite(message: string, name: string, action: string): Promise<void> {
     this.close(false);
+    const focus = new FocusHandOver(this.node);
     this.say(message);
     this.ctx.changed('connection', name, action);
     await this.reload();
     const first = this.list.querySelector<HTMLElement>(`[data-name="${CSS.escape(name)}"] button`);
-    (first ?? this.addButton).focus();
+    focus.to(first ?? this.addButton);
   }
 
   openCreate(): FormView {

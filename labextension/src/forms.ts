@@ -442,3 +442,23 @@ export class OpenView {
     }
   }
 }
+
+/**
+ * The focus a form's closing left, to hand on later (after an awaited reload) with
+ * {@link FocusHandOver.to}. Only if it has not moved in between: the person may already be
+ * typing in another form, and taking the focus away would send the rest of their keys (a
+ * secret's value) nowhere, to be saved cut short.
+ */
+export class FocusHandOver {
+  private readonly resting = document.activeElement;
+
+  /** ``home``: the tab's own node, where a closing form leaves the focus. */
+  constructor(private readonly home: HTMLElement) {}
+
+  to(target: HTMLElement): void {
+    const now = document.activeElement;
+    if (now === null || now === document.body || now === this.home || now === this.resting) {
+      target.focus();
+    }
+  }
+}

@@ -8,6 +8,7 @@ import { connectionSnippet, Context, secretSnippet, Snippet } from './context';
 import { button, clipped, h, plural, splitList, uid, when } from './dom';
 import {
   describeSharing,
+  FocusHandOver,
   FormView,
   HOSTS_HINT,
   OpenView,
@@ -320,11 +321,12 @@ export class SecretsTab {
   private async afterWrite(message: string, name: string, action: string): Promise<void> {
     const opener = this.opened.opener;
     this.close(false);
+    const focus = new FocusHandOver(this.node);
     this.say(message);
     this.ctx.changed('secret', name, action);
     await this.reload();
     const rowButton = this.list.querySelector<HTMLElement>(`[data-name="${CSS.escape(name)}"] button`);
-    (rowButton ?? (opener?.isConnected ? opener : this.addButton)).focus();
+    focus.to(rowButton ?? (opener?.isConnected ? opener : this.addButton));
   }
 
   openAdd(): FormView {

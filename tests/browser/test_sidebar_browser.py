@@ -8,6 +8,7 @@ check the store holds exactly what was typed and hunt the canary everywhere else
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,57 @@ def test_connection_from_a_preset_tested_through_the_proxy(
     hunt(canary, traffic, lab, notebook, page=page)
     assert carriers(traffic, lab, canary) == [("POST", "connections"),
                                               ("PATCH", "connections/openai")]
+
+
+def test_typing_while_the_list_reloads_after_a_save_keeps_every_key(
+    lab: Lab, browser_page: tuple[Any, Traffic], canary: str
+) -> None:
+    """A save reloads the list, then puts focus on the saved row. Someone quick (or a slow
+    server) is typing the next value by then: the focus must stay in their field, or the
+    rest of the keys go nowhere and a cut-short value is saved."""
+    page, _ = browser_page
+    first, second = f"{canary}-1", f"{canary}-2"
+    open_lab(page, lab)
+    sidebar = open_sidebar(page)
+    held: list[Any] = []
+    holding = {"on": False}
+
+    def hold_list_reloads(route: Any) -> None:
+        if holding["on"] and route.request.method == "GET":
+            held.append(route)  # answered below, once the next value is half typed
+        else:
+            route.continue_()
+
+    page.route(re.compile(r".*/api/secrets/v1/secrets\?.*"), hold_list_reloads)
+    sidebar.get_by_role("button", name="Add secret").click()
+    sidebar.get_by_label("Name", exact=True).fill("first key")
+    sidebar.get_by_label("Value", exact=True).press_sequentially(first)
+    holding["on"] = True
+    sidebar.get_by_role("button", name="Save").click()
+    wait_for_status(sidebar, "Added FIRST_KEY (version 1).")
+    for _ in range(200):  # the reload after the save is on its way, and held
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "the save reloads the list"
+
+    sidebar.get_by_role("button", name="Add secret").click()
+    sidebar.get_by_label("Name", exact=True).fill("second key")
+    sidebar.get_by_label("Value", exact=True).click()
+    page.keyboard.type(second[:20])
+    holding["on"] = False
+    for route in held:
+        route.continue_()
+    row(sidebar, "FIRST_KEY").wait_for()  # the reload has drawn the list
+    page.keyboard.type(second[20:])
+    assert focused(page)["label"] == "Value", "the reload left the focus where the typing was"
+    assert sidebar.get_by_label("Value", exact=True).input_value() == second
+    page.keyboard.press("Enter")
+    wait_for_status(sidebar, "Added SECOND_KEY (version 1).")
+    assert stored_value(lab, "SECOND_KEY") == (1, second)
+    assert stored_value(lab, "FIRST_KEY") == (1, first)
+    assert focused(page)["text"] in ("Use in code", "Add secret"), \
+        "with nobody typing, focus still goes to the saved row"
 
 
 def test_keyboard_only_add_and_the_health_banner(
