@@ -74,8 +74,23 @@ def answering(*responses: bytes, close: bool = False) -> Callable[[Server], Hand
     return make
 
 
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Server], Awaitable[None]]
+
+
+def scripted(script: Script) -> Callable[[Server], Handler]:
+    """A server whose every connection runs ``script`` (one test's misbehaviour), then closes."""
+    def make(server: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await script(reader, writer, server)
+            writer.close()
+        return handle
+    return make
+
+
 @asynccontextmanager
-async def serving(make: Callable[[Server], Handler]) -> AsyncIterator[tuple[Server, str]]:
+async def serving(
+    make: Callable[[Server], Handler], host: str = "127.0.0.1"
+) -> AsyncIterator[tuple[Server, str]]:
     state = Server()
     handler = make(state)
     writers: list[asyncio.StreamWriter] = []
@@ -84,9 +99,9 @@ async def serving(make: Callable[[Server], Handler]) -> AsyncIterator[tuple[Serv
         writers.append(writer)
         await handler(reader, writer)
 
-    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
+    server = await asyncio.start_server(tracked, host, 0)
     try:
-        yield state, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        yield state, f"http://{host}:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
         for writer in writers:
@@ -104,8 +119,10 @@ def client(*, read: float = 5.0, connect: float = 5.0, max_connections: int = 10
 
 async def call(c: OutboundClient, method: str, url: str,
                headers: list[tuple[bytes, bytes]] | None = None,
-               content: bytes | None = None) -> tuple[int, bytes]:
-    with address_policy(["127.0.0.1"]):
+               content: bytes | None = None, *,
+               allowed: tuple[str, ...] = ("127.0.0.1",)) -> tuple[int, bytes]:
+    """One exchange under the address policy of a secret whose allowed hosts are ``allowed``."""
+    with address_policy(allowed):
         response = await c.send_one(c.build_one(method, url, headers or [], content))
     try:
         return response.status_code, await response.aread()
@@ -256,20 +273,17 @@ async def test_chunks_arrive_as_the_server_sends_them():
     second_sent = asyncio.Event()
     first_read = asyncio.Event()
 
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer):
-            await read_request(reader, server)
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
-            await writer.drain()
-            await first_read.wait()
-            writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
-            second_sent.set()
-            await writer.drain()
-            await reader.read()
-            writer.close()
-        return handle
+    async def script(reader, writer, server):
+        await read_request(reader, server)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+        await writer.drain()
+        await first_read.wait()
+        writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+        second_sent.set()
+        await writer.drain()
+        await reader.read()
 
-    async with serving(make) as (_, url):
+    async with serving(scripted(script)) as (_, url):
         c = client()
         with address_policy(["127.0.0.1"]):
             response = await c.send_one(c.build_one("GET", url, [], None))
@@ -310,14 +324,11 @@ async def test_a_broken_answer_is_an_error_and_frees_the_connection(answer, erro
 
 
 async def test_a_silent_server_times_out_and_frees_the_connection():
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer):
-            await read_request(reader, server)
-            await reader.read()
-            writer.close()
-        return handle
+    async def script(reader, writer, server):
+        await read_request(reader, server)
+        await reader.read()
 
-    async with serving(make) as (_, url):
+    async with serving(scripted(script)) as (_, url):
         c = client(read=0.1)
         with pytest.raises(httpx.ReadTimeout):
             await call(c, "GET", url)
@@ -328,16 +339,13 @@ async def test_a_silent_server_times_out_and_frees_the_connection():
 async def test_a_full_pool_makes_a_call_wait_then_gives_up_at_the_connect_timeout():
     release = asyncio.Event()
 
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer):
-            while await read_request(reader, server) is not None:
-                await release.wait()
-                writer.write(OK)
-                await writer.drain()
-            writer.close()
-        return handle
+    async def script(reader, writer, server):
+        while await read_request(reader, server) is not None:
+            await release.wait()
+            writer.write(OK)
+            await writer.drain()
 
-    async with serving(make) as (_, url):
+    async with serving(scripted(script)) as (_, url):
         c = client(max_connections=1, connect=0.2)
         first = asyncio.ensure_future(call(c, "GET", url))
         await asyncio.sleep(0.05)
@@ -363,16 +371,13 @@ async def test_a_full_pool_closes_an_idle_connection_of_another_origin_to_make_r
 
 
 async def test_a_caller_that_goes_away_mid_body_takes_the_connection_with_it():
-    def make(server: Server) -> Handler:
-        async def handle(reader, writer):
-            await read_request(reader, server)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-            await writer.drain()
-            await reader.read()
-            writer.close()
-        return handle
+    async def script(reader, writer, server):
+        await read_request(reader, server)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        await reader.read()
 
-    async with serving(make) as (_, url):
+    async with serving(scripted(script)) as (_, url):
         c = client()
 
         async def read_all() -> None:
@@ -417,27 +422,15 @@ async def test_a_kept_alive_connection_serves_only_calls_whose_policy_admits_its
     """A link-local (metadata-class) upstream is reachable only for a secret that lists it
     exactly. The connection one such call left open must not carry the next call, made
     under another secret's policy, to the same address."""
-    state = Server()
-    handler = answering(OK, OK, OK)(state)
-    server = await asyncio.start_server(handler, link_local_address, 0)
-    url = f"http://{link_local_address}:{server.sockets[0].getsockname()[1]}/"
-    c = client()
-    try:
-        with address_policy([link_local_address]):  # the secret that lists it exactly
-            response = await c.send_one(c.build_one("GET", url, [], None))
-            assert (response.status_code, await response.aread()) == (200, b"ok")
-            await response.aclose()
+    async with serving(answering(OK, OK, OK), link_local_address) as (state, url):
+        c = client()
+        # the secret that lists it exactly
+        assert await call(c, "GET", url, allowed=(link_local_address,)) == (200, b"ok")
         assert c.pool.open_connections == 1  # kept alive
-        with address_policy(["*.example.com"]), pytest.raises(EgressRefused,
-                                                             match="link-local"):
-            await c.send_one(c.build_one("GET", url, [], None))
+        with pytest.raises(EgressRefused, match="link-local"):  # another secret's wildcard
+            await call(c, "GET", url, allowed=("*.example.com",))
         assert len(state.heads) == 1  # nothing reached the address for the second call
-        with address_policy([link_local_address]):  # its own kind may still reuse it
-            response = await c.send_one(c.build_one("GET", url, [], None))
-            assert await response.aread() == b"ok"
-            await response.aclose()
+        # its own kind may still reuse it
+        assert await call(c, "GET", url, allowed=(link_local_address,)) == (200, b"ok")
         assert state.connections == 1
-    finally:
         await c.aclose()
-        server.close()
-        await server.wait_closed()
