@@ -72,7 +72,7 @@ MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
 class Settings:
     calls: int = 1000  # sequential calls per path
     idle_calls: int = 200  # sequential calls per path, each after IDLE_S of quiet
-    streams: int = 20  # sequential SSE streams per path
+    streams: int = 40  # sequential SSE streams per path (the first-byte median of 40)
     events: int = 20  # events per stream, DONE not counted
     gap_ms: float = 10.0
     concurrent_streams: int = 64

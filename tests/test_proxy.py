@@ -58,6 +58,14 @@ async def test_echoed_values_are_scrubbed_from_headers_and_body(
                      json.dumps(dict(h.headers)))
 
 
+async def test_a_whole_non_json_answer_keeps_its_content_type(up_connection, server_url, auth):
+    """A body that arrives whole goes out with finish(): nothing on the way may relabel it."""
+    r = await http("GET", f"{server_url}/proxy/up/report.csv", headers=auth)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.text == "name,value\nrows,2\n"
+
+
 async def test_sse_streams_chunk_by_chunk_before_the_upstream_finishes(
     up_connection, upstream, server_url, auth, canary
 ):

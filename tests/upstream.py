@@ -313,6 +313,14 @@ class SetCookieHandler(_Base):
         self.send_json(200, {"set": True})
 
 
+class CsvHandler(_Base):
+    """A whole non-JSON body in one piece, as a file download or a report endpoint sends."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.finish("name,value\nrows,2\n")
+
+
 class RedirectHandler(_Base):
     def get(self) -> None:
         code = int(self.get_query_argument("code", "302"))
@@ -497,6 +505,7 @@ def make_app(api_key: str = DEFAULT_API_KEY, stream_delay: float = 0.05) -> Appl
             (r"/echo(/.*)?", EchoHandler, args),
             (r"/echo-header", EchoHeaderHandler, args),
             (r"/redirect", RedirectHandler, args),
+            (r"/report.csv", CsvHandler, args),
             (r"/set-cookie", SetCookieHandler, args),
             (r"/slow", SlowHandler, args),
             (r"/stream-then-fail", StreamThenFailHandler, args),

@@ -50,6 +50,8 @@ class EgressHandler(SecretsHandler):
     _client_gone = False
     _relay_task: asyncio.Task[Any] | None = None
     _relayed_bytes = 0
+    #: The status and headers are the upstream's from here on: an app base must not relabel.
+    relays_upstream = False
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header(ERROR_HEADER, "1")
@@ -119,6 +121,7 @@ class EgressHandler(SecretsHandler):
         self.set_header("X-Accel-Buffering", "no")
         self.set_header("Cache-Control", "no-cache")
         self.set_header(OVERHEAD_HEADER, f"{upstream.overhead_ms:.2f}")
+        self.relays_upstream = True
         stream = self.request.connection.stream if isinstance(
             self.request.connection, HTTP1Connection) else None
         if stream is not None:  # small chunks (SSE events) leave at once, not after Nagle

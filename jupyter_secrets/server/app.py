@@ -26,6 +26,7 @@ from ..services.audit import session_path_lookup
 from ..settings import SecretsSettings
 from .client_mode import ServiceClient, ServiceScrubbingFilter, redact_hook
 from .identity import KERNEL_IDENTITY_KEY, JupyterAPIHandler, JupyterIdentity, KernelAwareIdentity
+from .kernel_calls import install_kernel_calls
 from .kernel_hooks import LocalKernelTokens, install_kernel_hooks
 from .leak_guards import LeakGuards
 
@@ -149,6 +150,8 @@ class SecretsExtensionApp(ExtensionApp, SecretsSettings):
         # In client mode this server only says where the service is; the API lives there.
         routes = info.routes if self.service_url else ROUTES
         self.handlers.extend(bind_routes(JupyterAPIHandler, routes))
+        if self.runtime is not None and self.kernel_fast_path:
+            install_kernel_calls(self.server.web_app, self.server.log)
 
     async def stop_extension(self) -> None:
         if self._maintenance is not None:

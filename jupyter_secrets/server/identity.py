@@ -83,6 +83,14 @@ class JupyterAPIHandler(APIHandler):
 
     kernel_grant: KernelGrant | None = None  # set when a kernel token signed the request in
 
+    def finish(self, chunk: Any = None) -> Any:
+        """``APIHandler.finish`` labels every answer ``application/json``; an upstream's
+        answer relayed whole (``EgressHandler.relays_upstream``) keeps its own label."""
+        if not getattr(self, "relays_upstream", False):
+            return super().finish(chunk)
+        self.update_api_activity()
+        return web.RequestHandler.finish(self, chunk)
+
     @property
     def identity_provider(self) -> Any:
         """The server's provider, plus kernel tokens."""
