@@ -133,10 +133,11 @@ class TokenService:
             cached = self.store.get_token(digest)
             with self._lock:
                 self._cache[digest] = cached
-        if cached is None or cached.kind != kind or not cached.live(now_iso()):
+        now = now_iso()
+        if cached is None or cached.kind != kind or not cached.live(now):
             return None
         with self._lock:
-            self._used[digest] = now_iso()
+            self._used[digest] = now
         return cached
 
     def why_refused(self, token: str) -> str | None:
