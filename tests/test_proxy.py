@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+import tornado
 
 from .helpers import assert_no_canary, http, stream_reads
 
@@ -64,6 +65,13 @@ async def test_a_whole_non_json_answer_keeps_its_content_type(up_connection, ser
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert r.text == "name,value\nrows,2\n"
+
+
+async def test_the_answer_has_one_date_and_one_server_header(up_connection, server_url, auth):
+    """The upstream's replace the ones tornado starts every answer with, never add to them."""
+    r = await http("GET", f"{server_url}/proxy/up/report.csv", headers=auth)
+    assert len(r.headers.get_list("date")) == 1
+    assert r.headers.get_list("server") == ["TornadoServer/" + tornado.version]
 
 
 async def test_sse_streams_chunk_by_chunk_before_the_upstream_finishes(

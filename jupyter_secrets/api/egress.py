@@ -39,6 +39,8 @@ REQUEST_HEADERS_DROPPED = {
     *KEY_HEADERS, "x-xsrftoken", "x-csrftoken", "origin", "referer",
     "accept-encoding", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
 }
+# Headers every tornado answer starts with (``RequestHandler.clear``): an upstream's replaces.
+_SET_BY_TORNADO = frozenset({"server", "date"})
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_REQUEST_HEADERS = 64
 
@@ -117,7 +119,10 @@ class EgressHandler(SecretsHandler):
         self.clear_header("Content-Type")
         self.set_status(upstream.status, upstream.reason or None)
         for name, value in upstream.headers:
-            self.add_header(name, value)
+            if name.lower() in _SET_BY_TORNADO:  # one value, the upstream's, not two
+                self.set_header(name, value)
+            else:
+                self.add_header(name, value)
         self.set_header("X-Accel-Buffering", "no")
         self.set_header("Cache-Control", "no-cache")
         self.set_header(OVERHEAD_HEADER, f"{upstream.overhead_ms:.2f}")
